@@ -1,0 +1,102 @@
+//! `mesh-catalog`: the data-mesh catalog and schema registry as a service.
+//!
+//! ```text
+//! mesh-catalog serve --listen 127.0.0.1:8081 --database sqlite://catalog.db --dev
+//! MESH_CATALOG_DATABASE=postgres://mesh@db/mesh MESH_CATALOG_ADMIN_TOKEN=... mesh-catalog serve
+//! ```
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use catalog::server::{Auth, Catalog};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "mesh-catalog", version, about = "The data-mesh catalog and schema registry")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the catalog API, the schema-registry API and /healthz.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, env = "MESH_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Database URL: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "MESH_CATALOG_DATABASE", default_value = "sqlite://mesh-catalog.db")]
+    database: String,
+    /// Turn authentication off, for local development.
+    #[arg(long)]
+    dev: bool,
+    /// Bearer token that may change the catalog (required unless --dev).
+    #[arg(long, env = "MESH_CATALOG_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let auth = match (args.dev, args.admin_token) {
+        (true, _) => Auth::Disabled,
+        (false, Some(token)) if !token.is_empty() => Auth::AdminToken(token),
+        (false, _) => bail!(
+            "refusing to serve without authentication: set --admin-token (or MESH_CATALOG_ADMIN_TOKEN), \
+             or pass --dev for local use"
+        ),
+    };
+    let catalog = Catalog::open(&args.database, auth)
+        .await
+        .with_context(|| format!("cannot open the catalog database {}", redact(&args.database)))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, dev = args.dev, "catalog listening");
+    println!("mesh-catalog listening on http://{addr}");
+    catalog.serve(listener, shutdown_signal()).await?;
+    tracing::info!("catalog stopped");
+    Ok(())
+}
+
+/// Hides a password in a database URL.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,285 @@
+//! The catalog's HTTP client, used by the kits. It needs none of the server's dependencies.
+
+use std::fmt;
+use std::time::Duration;
+
+use mesh_core::{AvroSchema, DomainName, ProductId, Subject};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::model::registry::{
+    CONTENT_TYPE, ErrorBody, RegisterSchema, RegisteredId, SchemaById, SubjectVersion,
+};
+use crate::model::{DataProduct, Domain, SchemaId, TableVersion};
+
+/// A client of one catalog. Cheap to clone: clones share the connection pool.
+#[derive(Clone)]
+pub struct CatalogClient {
+    base: Url,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl fmt::Debug for CatalogClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatalogClient")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl CatalogClient {
+    /// A client of the catalog at `base_url` (e.g. `http://127.0.0.1:8081`), without a token.
+    pub fn new(base_url: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: base_url.to_owned(),
+            reason,
+        };
+        let base = Url::parse(base_url).map_err(|e| invalid(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https".to_owned()));
+        }
+        if base.cannot_be_a_base() {
+            return Err(invalid("it cannot be a base URL".to_owned()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            // The catalog is named explicitly; a system proxy must not reroute it.
+            .no_proxy()
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token` as a bearer token. Default: no token.
+    #[must_use]
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The catalog's base URL; the schema registry API is served at its root.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> Result<T> {
+        let url = self.url(segments);
+        let path = url.path().to_owned();
+        let method_name = method_name(&method);
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            let json = serde_json::to_vec(body).map_err(|e| Error::Decode {
+                method: method_name,
+                path: path.clone(),
+                reason: format!("cannot encode the request: {e}"),
+            })?;
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(json);
+        }
+        let response = request.send().await.map_err(|source| Error::Transport {
+            method: method_name,
+            path: path.clone(),
+            source,
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|source| Error::Transport {
+            method: method_name,
+            path: path.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            return Err(api_error(method_name, path, status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            method: method_name,
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
+        self.call::<(), T>(Method::GET, segments, None).await
+    }
+
+    /// Checks that the catalog is up.
+    pub async fn health(&self) -> Result<()> {
+        let _: serde_json::Value = self.get(&["healthz"]).await?;
+        Ok(())
+    }
+
+    // --- schema registry -------------------------------------------------------------
+
+    /// Registers `schema` under `subject` and returns its id; registering the same schema
+    /// again returns the same id.
+    pub async fn register_schema(&self, subject: &Subject, schema: &AvroSchema) -> Result<SchemaId> {
+        let body = RegisterSchema {
+            schema: schema.text().to_owned(),
+            schema_type: None,
+            references: Vec::new(),
+        };
+        let id: RegisteredId = self
+            .call(Method::POST, &["subjects", subject.as_str(), "versions"], Some(&body))
+            .await?;
+        Ok(id.id)
+    }
+
+    /// The schema registered with `id`.
+    pub async fn schema_by_id(&self, id: SchemaId) -> Result<SchemaById> {
+        self.get(&["schemas", "ids", &id.to_string()]).await
+    }
+
+    /// The newest live version of `subject`.
+    pub async fn latest_version(&self, subject: &Subject) -> Result<SubjectVersion> {
+        self.get(&["subjects", subject.as_str(), "versions", "latest"]).await
+    }
+
+    /// Every subject with a live version.
+    pub async fn subjects(&self) -> Result<Vec<String>> {
+        self.get(&["subjects"]).await
+    }
+
+    // --- governance ------------------------------------------------------------------
+
+    /// Creates or updates a domain.
+    pub async fn upsert_domain(&self, domain: &Domain) -> Result<Domain> {
+        self.call(Method::PUT, &["api", "v1", "domains", domain.name.as_str()], Some(domain))
+            .await
+    }
+
+    /// A domain by name.
+    pub async fn domain(&self, name: &DomainName) -> Result<Domain> {
+        self.get(&["api", "v1", "domains", name.as_str()]).await
+    }
+
+    /// Creates or updates a data product; its domain must exist.
+    pub async fn upsert_product(&self, product: &DataProduct) -> Result<DataProduct> {
+        self.call(Method::PUT, &["api", "v1", "products", product.id.as_str()], Some(product))
+            .await
+    }
+
+    /// A data product by id.
+    pub async fn product(&self, id: &ProductId) -> Result<DataProduct> {
+        self.get(&["api", "v1", "products", id.as_str()]).await
+    }
+
+    /// Every data product.
+    pub async fn products(&self) -> Result<Vec<DataProduct>> {
+        self.get(&["api", "v1", "products"]).await
+    }
+
+    /// Records a new version of a product's table.
+    pub async fn register_table_version(
+        &self,
+        id: &ProductId,
+        version: &TableVersion,
+    ) -> Result<TableVersion> {
+        self.call(Method::POST, &["api", "v1", "products", id.as_str(), "versions"], Some(version))
+            .await
+    }
+
+    /// The registered versions of a product's table, oldest first.
+    pub async fn table_versions(&self, id: &ProductId) -> Result<Vec<TableVersion>> {
+        self.get(&["api", "v1", "products", id.as_str(), "versions"]).await
+    }
+
+    /// The newest registered version of a product's table.
+    pub async fn latest_table_version(&self, id: &ProductId) -> Result<TableVersion> {
+        self.get(&["api", "v1", "products", id.as_str(), "versions", "latest"]).await
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "HTTP",
+    }
+}
+
+fn api_error(method: &'static str, path: String, status: StatusCode, body: &[u8]) -> Error {
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => (e.error_code, e.message),
+        Err(_) => (
+            i64::from(status.as_u16()),
+            String::from_utf8_lossy(body).chars().take(200).collect(),
+        ),
+    };
+    Error::Api {
+        method,
+        path,
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_escaped_urls_and_hides_the_token() -> Result<()> {
+        let client = CatalogClient::new("http://127.0.0.1:8081/")?.with_token("s3cr3t");
+        let url = client.url(&["subjects", "a b/c-value", "versions"]);
+        assert_eq!(url.as_str(), "http://127.0.0.1:8081/subjects/a%20b%2Fc-value/versions");
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+        let prefixed = CatalogClient::new("http://h:1/catalog")?;
+        assert_eq!(prefixed.url(&["healthz"]).as_str(), "http://h:1/catalog/healthz");
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_unusable_urls() {
+        for bad in ["not a url", "ftp://h/", "mailto:x@y"] {
+            let err = CatalogClient::new(bad).expect_err(bad);
+            assert!(err.to_string().starts_with("invalid catalog URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_become_codes() {
+        let err = api_error(
+            "GET",
+            "/subjects/x/versions/latest".into(),
+            StatusCode::NOT_FOUND,
+            br#"{"error_code":40401,"message":"Subject 'x' not found."}"#,
+        );
+        assert_eq!(err.error_code(), Some(40401));
+        assert!(err.is_not_found() && !err.is_retriable());
+        let err = api_error("GET", "/".into(), StatusCode::BAD_GATEWAY, b"<html>");
+        assert_eq!(err.error_code(), Some(502));
+        assert!(err.is_retriable());
+    }
+}

@@ -1,0 +1,48 @@
+//! The data-mesh catalog: one governance service for data products, and a
+//! Confluent-compatible schema registry.
+//!
+//! Producers register their domains, data products (stream ports and table ports) and
+//! schemas here; consumers discover products here; each table version a writer commits is
+//! recorded here with the schema it was written with.
+//!
+//! The crate has two halves:
+//!
+//! - [`CatalogClient`] and the [`model`] types, always built: what the kits use. They need
+//!   no server dependencies.
+//! - [`server`] (feature `server`, on by default): the axum service over SQLite or Postgres,
+//!   and the `mesh-catalog` binary (`mesh-catalog serve --listen ADDR --database URL [--dev]`).
+//!
+//! ```no_run
+//! use catalog::{CatalogClient, model::Domain};
+//! use mesh_core::{AvroSchema, DomainName, Subject, TopicName};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = CatalogClient::new("http://127.0.0.1:8081")?;
+//! client
+//!     .upsert_domain(&Domain {
+//!         name: DomainName::new("songs")?,
+//!         owner: "team-songs".into(),
+//!         description: "The song catalogue".into(),
+//!     })
+//!     .await?;
+//! let schema = AvroSchema::from_file("schemas/songs/Played.avsc")?;
+//! let topic = TopicName::parse("songs.played")?;
+//! let id = client.register_schema(&Subject::value(&topic), &schema).await?;
+//! println!("registered as schema {id}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules: [`client`], [`model`], [`error`], [`server`].
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod error;
+pub mod model;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use client::CatalogClient;
+pub use error::{Error, Result};
+pub use model::{DataProduct, Domain, PartitionOffset, SchemaId, Sla, StreamPort, TablePort, TableVersion};

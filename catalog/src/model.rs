@@ -1,0 +1,197 @@
+//! The catalog's resources, as the API sends and receives them. Shared by the server and
+//! the client, so both sides agree by construction.
+
+use mesh_core::{DomainName, ProductId, Subject, TopicName};
+use serde::{Deserialize, Serialize};
+
+/// A registry schema id: global, stable, never reused.
+pub type SchemaId = u32;
+
+/// A business domain and the team that owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// The domain's name, e.g. `songs`.
+    pub name: DomainName,
+    /// The owning team, e.g. `team-catalogue@example.com`.
+    pub owner: String,
+    /// What the domain is about.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A data product: one governance record for what a domain publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataProduct {
+    /// `<domain>.<product>`; the domain part is the owner.
+    pub id: ProductId,
+    /// What the product holds and how to use it.
+    #[serde(default)]
+    pub description: String,
+    /// Free-form tags for search.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The freshness promise, if any.
+    #[serde(default)]
+    pub sla: Option<Sla>,
+    /// The Kafka streams of the product.
+    #[serde(default)]
+    pub stream_ports: Vec<StreamPort>,
+    /// The Delta table of the product, if it has one.
+    #[serde(default)]
+    pub table_port: Option<TablePort>,
+}
+
+/// A freshness promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sla {
+    /// The oldest the newest data may be, in seconds.
+    pub max_staleness_secs: u64,
+}
+
+/// A stream of a product: its topic and registry subjects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPort {
+    /// The Kafka topic.
+    pub topic: TopicName,
+    /// The subject of the value schema (`<topic>-value`).
+    pub value_subject: Subject,
+    /// The subject of the key schema, when keys are Avro.
+    #[serde(default)]
+    pub key_subject: Option<Subject>,
+}
+
+impl StreamPort {
+    /// A port on `topic` with TopicNameStrategy subjects and string keys.
+    pub fn new(topic: TopicName) -> Self {
+        Self {
+            value_subject: Subject::value(&topic),
+            key_subject: None,
+            topic,
+        }
+    }
+}
+
+/// The Delta table of a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePort {
+    /// The table's URL (`file:///...`, `s3://...`).
+    pub uri: String,
+    /// The table's partition columns, in order.
+    #[serde(default)]
+    pub partition_columns: Vec<String>,
+}
+
+/// The Kafka position a table version contains up to: offsets are next-to-read, as Kafka
+/// commits them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOffset {
+    /// The topic.
+    pub topic: TopicName,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read: every offset below it is in the table.
+    pub offset: i64,
+}
+
+/// One committed version of a product's table, as registered by its writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableVersion {
+    /// The Delta version.
+    pub version: i64,
+    /// Rows in the table at this version.
+    pub rows: u64,
+    /// Bytes of data files in the table at this version.
+    pub bytes: u64,
+    /// The registry id of the schema the rows were written with.
+    #[serde(default)]
+    pub schema_id: Option<SchemaId>,
+    /// The Kafka offsets this version holds, when a stream sink wrote it.
+    #[serde(default)]
+    pub offsets: Vec<PartitionOffset>,
+    /// When Delta committed the version, in milliseconds since the Unix epoch.
+    pub committed_at_ms: i64,
+}
+
+/// Confluent's registry resources, in its own JSON shapes (camelCase where it uses them).
+pub mod registry {
+    use super::SchemaId;
+    use serde::{Deserialize, Serialize};
+
+    /// The media type of every registry response.
+    pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+    /// A reference from one schema to a named type registered under another subject.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SchemaReference {
+        /// The referenced type's full name.
+        pub name: String,
+        /// The subject it is registered under.
+        pub subject: String,
+        /// The version of that subject.
+        pub version: i64,
+    }
+
+    /// `POST /subjects/{subject}/versions` and `POST /subjects/{subject}` bodies.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct RegisterSchema {
+        /// The schema text.
+        pub schema: String,
+        /// `AVRO` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub schema_type: Option<String>,
+        /// Named types this schema uses from other subjects.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub references: Vec<SchemaReference>,
+    }
+
+    /// `POST /subjects/{subject}/versions` answer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct RegisteredId {
+        /// The schema's global id.
+        pub id: SchemaId,
+    }
+
+    /// `GET /schemas/ids/{id}` answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct SchemaById {
+        /// The schema text.
+        pub schema: String,
+        /// Omitted for Avro, as Confluent does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub schema_type: Option<String>,
+        /// References, omitted when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub references: Vec<SchemaReference>,
+    }
+
+    /// A schema as registered under a subject at a version.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct SubjectVersion {
+        /// The subject.
+        pub subject: String,
+        /// The version within the subject, from 1.
+        pub version: i64,
+        /// The schema's global id.
+        pub id: SchemaId,
+        /// The schema text.
+        pub schema: String,
+        /// Omitted for Avro, as Confluent does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub schema_type: Option<String>,
+        /// References, omitted when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub references: Vec<SchemaReference>,
+    }
+
+    /// The error body of every registry (and catalog) error.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ErrorBody {
+        /// Confluent's code: the HTTP status followed by a detail digit pair, e.g. `40401`.
+        pub error_code: i64,
+        /// What went wrong, for people.
+        pub message: String,
+    }
+}

@@ -1,0 +1,120 @@
+//! How the service answers errors: one type, mapped once. Clients see Confluent's body
+//! (`{"error_code": 40401, "message": "..."}`); logs see the cause.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+use crate::model::registry::{CONTENT_TYPE, ErrorBody};
+
+/// An error answer of the catalog.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: i64,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 40401: the subject does not exist.
+    pub(crate) fn subject_not_found(subject: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found."))
+    }
+
+    /// 40402: the subject has no such version.
+    pub(crate) fn version_not_found(subject: &str, version: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40402,
+            format!("Version {version} not found for subject '{subject}'."),
+        )
+    }
+
+    /// 40403: no schema has that id, or the subject does not hold that schema.
+    pub(crate) fn schema_not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 40403, what)
+    }
+
+    /// 42201: the schema is not valid.
+    pub(crate) fn invalid_schema(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, 42201, reason)
+    }
+
+    /// 42202: the version is not a positive integer or `latest`.
+    pub(crate) fn invalid_version(version: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42202,
+            format!("The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""),
+        )
+    }
+
+    /// 422: the request body cannot be read.
+    pub(crate) fn unprocessable(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, 422, reason)
+    }
+
+    /// 404 with a catalog code (404xx above the registry's own).
+    pub(crate) fn not_found(code: i64, what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, what)
+    }
+
+    /// 409 with a catalog code.
+    pub(crate) fn conflict(code: i64, what: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, what)
+    }
+
+    /// 401: no valid bearer token.
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            40101,
+            "A valid bearer token is required for this request.",
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Core(e) => Self::unprocessable(e.to_string()),
+            other => {
+                // The cause goes to the log, never to the client.
+                tracing::error!(error = %other, "catalog request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    50001,
+                    "Error in the backend data store.",
+                )
+            }
+        }
+    }
+}
+
+impl From<mesh_core::Error> for ApiError {
+    fn from(err: mesh_core::Error) -> Self {
+        Self::unprocessable(err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error_code: self.code,
+            message: self.message,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], json).into_response()
+    }
+}
+
+/// A handler's result.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,225 @@
+//! Avro schemas: loading `.avsc` files, checking values against a schema with field paths,
+//! and encoding conformed values.
+//!
+//! An [`AvroSchema`] is parsed once and keeps everything a hot path needs (the parsed
+//! schema, its named types, its registry text), so validating and encoding a record never
+//! rebuilds schema state.
+
+mod conform;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::schema::{Name, ResolvedSchema};
+use apache_avro::types::Value;
+
+pub use conform::{FieldError, ValidationError};
+
+use crate::error::{Error, Result};
+
+/// A parsed Avro schema together with the text the registry stores for it.
+///
+/// Cheap to clone: the parsed parts are shared.
+#[derive(Clone)]
+pub struct AvroSchema {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    schema: Schema,
+    /// Every named type reachable from the root, for resolving references.
+    names: HashMap<Name, Schema>,
+    /// The schema as registered: the source text as the author wrote it, trimmed.
+    text: String,
+    /// The full name of the root type (`namespace.Name`), or its type for unnamed roots.
+    full_name: String,
+}
+
+impl fmt::Debug for AvroSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AvroSchema")
+            .field("name", &self.inner.full_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AvroSchema {
+    /// Parses a schema from its JSON text. `origin` names it in errors (a path, a subject).
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let schema = Schema::parse_str(text).map_err(|source| Error::SchemaParse {
+            origin: origin.to_owned(),
+            source: Box::new(source),
+        })?;
+        Self::from_parsed(schema, text.trim().to_owned(), origin)
+    }
+
+    /// Reads and parses an `.avsc` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    fn from_parsed(schema: Schema, text: String, origin: &str) -> Result<Self> {
+        let names = ResolvedSchema::try_from(&schema)
+            .map_err(|source| Error::SchemaParse {
+                origin: origin.to_owned(),
+                source: Box::new(source),
+            })?
+            .get_names()
+            .iter()
+            .map(|(name, schema)| (name.clone(), (*schema).clone()))
+            .collect();
+        let full_name = match schema.name() {
+            Some(name) => name.fullname(None),
+            None => format!("{:?}", apache_avro::schema::SchemaKind::from(&schema)).to_lowercase(),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                schema,
+                names,
+                text,
+                full_name,
+            }),
+        })
+    }
+
+    /// Like [`AvroSchema::parse`], but refuses anything but a record: events and table rows
+    /// are records.
+    pub fn parse_record(text: &str, origin: &str) -> Result<Self> {
+        let schema = Self::parse(text, origin)?;
+        schema.require_record(origin)?;
+        Ok(schema)
+    }
+
+    /// Like [`AvroSchema::from_file`], but refuses anything but a record.
+    pub fn record_from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let schema = Self::from_file(path)?;
+        schema.require_record(&path.display().to_string())?;
+        Ok(schema)
+    }
+
+    fn require_record(&self, origin: &str) -> Result<()> {
+        match self.inner.schema {
+            Schema::Record(_) => Ok(()),
+            _ => Err(Error::SchemaUnusable {
+                origin: origin.to_owned(),
+                reason: format!("it must be a record, found {}", self.inner.full_name),
+            }),
+        }
+    }
+
+    /// The parsed schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// The schema text, as it is registered.
+    pub fn text(&self) -> &str {
+        &self.inner.text
+    }
+
+    /// The full name of the root type, e.g. `mesh.songs.Played`.
+    pub fn full_name(&self) -> &str {
+        &self.inner.full_name
+    }
+
+    /// Checks `value` against the schema and returns it in the exact shape the encoder needs
+    /// (union branches chosen, defaults filled in, ints widened where the schema says long).
+    ///
+    /// Every violation is reported with its field path, e.g. `$.device.os`.
+    pub fn conform(&self, value: Value) -> Result<Value, ValidationError> {
+        conform::conform(self, value)
+    }
+
+    /// Conforms and encodes `value` as an Avro binary datum, appending it to `out`.
+    pub fn encode_into(&self, value: Value, out: &mut Vec<u8>) -> Result<()> {
+        let value = self.conform(value)?;
+        let avro_error = |source| Error::Avro {
+            operation: "encode",
+            schema: self.inner.full_name.clone(),
+            source: Box::new(source),
+        };
+        // `conform` has checked the value; the writer need not check it again.
+        let writer = GenericDatumWriter::builder(&self.inner.schema)
+            .validate(false)
+            .build()
+            .map_err(avro_error)?;
+        writer.write_value(out, value).map_err(avro_error)?;
+        Ok(())
+    }
+
+    /// Decodes an Avro binary datum written with this schema.
+    pub fn decode(&self, mut datum: &[u8]) -> Result<Value> {
+        let avro_error = |source| Error::Avro {
+            operation: "decode",
+            schema: self.inner.full_name.clone(),
+            source: Box::new(source),
+        };
+        GenericDatumReader::builder(&self.inner.schema)
+            .build()
+            .and_then(|reader| reader.read_value(&mut datum))
+            .map_err(avro_error)
+    }
+
+    pub(crate) fn named(&self, name: &Name) -> Option<&Schema> {
+        self.inner.names.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAYED: &str = r#"{
+        "type": "record", "name": "Played", "namespace": "mesh.interactions",
+        "fields": [
+            {"name": "user_id", "type": "string"},
+            {"name": "song_id", "type": "long"},
+            {"name": "ms_played", "type": "int", "default": 0}
+        ]
+    }"#;
+
+    #[test]
+    fn parses_and_round_trips() -> Result<()> {
+        let schema = AvroSchema::parse_record(PLAYED, "played")?;
+        assert_eq!(schema.full_name(), "mesh.interactions.Played");
+        let mut out = Vec::new();
+        schema.encode_into(
+            Value::Record(vec![
+                ("user_id".into(), Value::String("u1".into())),
+                ("song_id".into(), Value::Int(7)),
+            ]),
+            &mut out,
+        )?;
+        let back = schema.decode(&out)?;
+        assert_eq!(
+            back,
+            Value::Record(vec![
+                ("user_id".into(), Value::String("u1".into())),
+                ("song_id".into(), Value::Long(7)),
+                ("ms_played".into(), Value::Int(0)),
+            ])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_bad_schemas_clearly() {
+        let err = AvroSchema::parse("{\"type\": \"recrod\"}", "x.avsc").expect_err("bad type");
+        assert!(err.to_string().starts_with("schema x.avsc is not valid Avro"), "{err}");
+        let err = AvroSchema::parse_record("\"string\"", "y.avsc").expect_err("not a record");
+        assert!(err.to_string().contains("must be a record"), "{err}");
+        let err = AvroSchema::from_file("/nonexistent/z.avsc").expect_err("missing");
+        assert!(err.to_string().starts_with("cannot read /nonexistent/z.avsc"), "{err}");
+    }
+}

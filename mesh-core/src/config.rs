@@ -1,0 +1,278 @@
+//! Where the mesh's services are: Kafka, the catalog and the lake.
+//!
+//! Nothing is required. A setting left out means "use the embedded default": the local
+//! mesh starts an in-process broker, a catalog on SQLite and a lake directory under
+//! [`MeshConfig::data_dir`]. Settings come from a TOML file and from environment
+//! variables; a variable wins over the file.
+//!
+//! | setting | variable | file key |
+//! |---|---|---|
+//! | config file | `MESH_CONFIG` (default `./mesh.toml` when it exists) | |
+//! | Kafka bootstrap servers | `MESH_KAFKA_BOOTSTRAP_SERVERS` | `kafka.bootstrap_servers` |
+//! | raw librdkafka options | | `[kafka.options]` |
+//! | catalog URL | `MESH_CATALOG_URL` | `catalog.url` |
+//! | catalog bearer token | `MESH_CATALOG_TOKEN` | `catalog.token` |
+//! | lake root URL (`file://`, `s3://`, ...) | `MESH_LAKE_URL` | `lake.url` |
+//! | object-store options | | `[lake.storage_options]` |
+//! | data directory (embedded services) | `MESH_DATA_DIR` | `data_dir` (default `./.mesh`) |
+//!
+//! ```toml
+//! data_dir = "/var/lib/mesh"
+//!
+//! [kafka]
+//! bootstrap_servers = "broker-1:9092,broker-2:9092"
+//! [kafka.options]
+//! "security.protocol" = "SASL_SSL"
+//! "sasl.mechanism" = "PLAIN"
+//!
+//! [catalog]
+//! url = "https://catalog.internal:8080"
+//!
+//! [lake]
+//! url = "s3://mesh-lake/products"
+//! [lake.storage_options]
+//! AWS_REGION = "eu-west-1"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The environment variable naming the config file.
+pub const CONFIG_FILE_VAR: &str = "MESH_CONFIG";
+/// The config file read when [`CONFIG_FILE_VAR`] is not set, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "mesh.toml";
+/// The data directory when none is configured.
+pub const DEFAULT_DATA_DIR: &str = ".mesh";
+
+/// The whole configuration of a mesh client or local mesh.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MeshConfig {
+    /// The Kafka cluster; none means the in-process broker.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// The catalog service; no URL means an embedded catalog on SQLite.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    /// The lake holding data-product tables; no URL means `<data_dir>/lake`.
+    #[serde(default)]
+    pub lake: LakeConfig,
+    /// Where embedded services keep their state. Default `./.mesh`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Kafka settings.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]` of an existing cluster.
+    pub bootstrap_servers: Option<String>,
+    /// Raw librdkafka options, applied after the mesh's own; `bootstrap.servers` is refused
+    /// here (use the typed field).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Catalog settings.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CatalogConfig {
+    /// Base URL of the catalog (it also serves the schema registry API at its root).
+    pub url: Option<String>,
+    /// Bearer token for the catalog; redacted in `Debug`.
+    pub token: Option<String>,
+}
+
+/// Lake settings.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LakeConfig {
+    /// Root URL under which data-product tables live: `file:///...`, `s3://bucket/prefix`.
+    pub url: Option<String>,
+    /// Options for the object store (credentials, region, endpoint); values redacted in
+    /// `Debug`.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
+}
+
+/// Whether an option's value may be a secret and must not be printed.
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "key", "credential", "sasl.oauthbearer"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret(k) { "<redacted>" } else { v.as_str() };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("options", &Redacted(&self.options))
+            .finish()
+    }
+}
+
+impl fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for LakeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LakeConfig")
+            .field("url", &self.url)
+            .field("storage_options", &Redacted(&self.storage_options))
+            .finish()
+    }
+}
+
+impl MeshConfig {
+    /// Reads the config file (from `MESH_CONFIG`, else `./mesh.toml` if present) and applies
+    /// the `MESH_*` environment variables on top.
+    pub fn load() -> Result<Self> {
+        Self::load_with(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`MeshConfig::load`], with the environment given as a function (for tests and
+    /// for embedding).
+    pub fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = match env(CONFIG_FILE_VAR) {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Self::from_file(DEFAULT_CONFIG_FILE)?,
+            None => Self::default(),
+        };
+        config.apply_env(env);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML config file, without looking at the environment.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| Error::Config {
+            origin: Some(path.display().to_string()),
+            reason: e.message().to_owned(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let non_empty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = non_empty("MESH_KAFKA_BOOTSTRAP_SERVERS") {
+            self.kafka.bootstrap_servers = Some(v);
+        }
+        if let Some(v) = non_empty("MESH_CATALOG_URL") {
+            self.catalog.url = Some(v);
+        }
+        if let Some(v) = non_empty("MESH_CATALOG_TOKEN") {
+            self.catalog.token = Some(v);
+        }
+        if let Some(v) = non_empty("MESH_LAKE_URL") {
+            self.lake.url = Some(v);
+        }
+        if let Some(v) = non_empty("MESH_DATA_DIR") {
+            self.data_dir = Some(PathBuf::from(v));
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.kafka.options.contains_key("bootstrap.servers") {
+            return Err(Error::Config {
+                origin: None,
+                reason: "set kafka.bootstrap_servers (or MESH_KAFKA_BOOTSTRAP_SERVERS) rather than \
+                         the raw option bootstrap.servers"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The data directory of embedded services: the configured one, else `./.mesh`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn environment_wins_over_the_file() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io { path: "tmp".into(), source })?;
+        let file = dir.path().join("mesh.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/mesh\"\n[kafka]\nbootstrap_servers = \"k1:9092\"\n\
+             [kafka.options]\n\"sasl.password\" = \"hunter2\"\n[catalog]\nurl = \"http://cat:1\"\n",
+        )
+        .map_err(|source| Error::Io { path: file.clone(), source })?;
+        let env: HashMap<&str, String> = [
+            (CONFIG_FILE_VAR, file.display().to_string()),
+            ("MESH_CATALOG_URL", "http://other:2".to_owned()),
+            ("MESH_CATALOG_TOKEN", "s3cr3t".to_owned()),
+        ]
+        .into();
+        let config = MeshConfig::load_with(|k| env.get(k).cloned())?;
+        assert_eq!(config.kafka.bootstrap_servers.as_deref(), Some("k1:9092"));
+        assert_eq!(config.catalog.url.as_deref(), Some("http://other:2"));
+        assert_eq!(config.data_dir(), PathBuf::from("/srv/mesh"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        Ok(())
+    }
+
+    #[test]
+    fn nothing_configured_means_embedded_defaults() -> Result<()> {
+        let config = MeshConfig::load_with(|_| None)?;
+        assert!(config.kafka.bootstrap_servers.is_none());
+        assert!(config.catalog.url.is_none());
+        assert_eq!(config.data_dir(), PathBuf::from(".mesh"));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_their_origin() {
+        let err = toml::from_str::<MeshConfig>("[kafka]\nbootstrap = 1\n").expect_err("unknown key");
+        assert!(err.message().contains("unknown field `bootstrap`"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[kafka.options]\n\"bootstrap.servers\" = \"x\"\n").expect("write");
+        let err = MeshConfig::from_file(&file).expect_err("raw bootstrap").to_string();
+        assert!(err.contains("kafka.bootstrap_servers"), "{err}");
+    }
+}

@@ -1,0 +1,52 @@
+//! The shared model of the data mesh.
+//!
+//! Every other crate of the platform speaks in these terms:
+//!
+//! - **names**: a [`DomainName`] owns [`StreamName`]s and [`ProductName`]s; a stream's Kafka
+//!   topic is `<domain>.<stream>` ([`TopicName`]) and its schemas live under the registry
+//!   subjects `<topic>-value` and `<topic>-key` ([`Subject`]); a data product is known
+//!   mesh-wide as `<domain>.<product>` ([`ProductId`]). Names are checked when built, so a
+//!   value of these types is always a legal topic, subject and path segment.
+//! - **schemas**: [`AvroSchema`] loads `.avsc` files, checks values against them with the
+//!   field path of every violation ([`ValidationError`]) and encodes them.
+//! - **wire format**: [`wire`] frames Avro bodies the way every Confluent client does.
+//! - **configuration**: [`MeshConfig`] says where Kafka, the catalog and the lake are, from
+//!   a `mesh.toml` file and `MESH_*` variables; anything left out is an embedded default.
+//!
+//! ```
+//! use apache_avro::types::Value;
+//! use mesh_core::{AvroSchema, DomainName, StreamName, Subject, TopicName};
+//!
+//! # fn main() -> mesh_core::Result<()> {
+//! let topic = TopicName::new(&DomainName::new("songs")?, &StreamName::new("played")?);
+//! assert_eq!(Subject::value(&topic).as_str(), "songs.played-value");
+//!
+//! let schema = AvroSchema::parse_record(
+//!     r#"{"type":"record","name":"Played","fields":[{"name":"song_id","type":"long"}]}"#,
+//!     "inline",
+//! )?;
+//! let err = schema
+//!     .conform(Value::Record(vec![("song_id".into(), Value::String("x".into()))]))
+//!     .unwrap_err();
+//! assert_eq!(err.errors[0].path, "$.song_id");
+//! assert_eq!(err.errors[0].reason, "expected long, found string \"x\"");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules: [`names`], [`avro`], [`wire`], [`config`], [`error`].
+
+#![warn(missing_docs)]
+
+pub mod avro;
+pub mod config;
+pub mod error;
+pub mod names;
+pub mod wire;
+
+pub use apache_avro;
+pub use avro::{AvroSchema, FieldError, ValidationError};
+pub use config::{CatalogConfig, KafkaConfig, LakeConfig, MeshConfig};
+pub use error::{Error, Result};
+pub use names::{DomainName, NameKind, ProductId, ProductName, StreamName, Subject, TopicName};
+pub use wire::WireError;
