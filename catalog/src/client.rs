@@ -141,14 +141,22 @@ impl CatalogClient {
 
     /// Registers `schema` under `subject` and returns its id; registering the same schema
     /// again returns the same id.
-    pub async fn register_schema(&self, subject: &Subject, schema: &AvroSchema) -> Result<SchemaId> {
+    pub async fn register_schema(
+        &self,
+        subject: &Subject,
+        schema: &AvroSchema,
+    ) -> Result<SchemaId> {
         let body = RegisterSchema {
             schema: schema.text().to_owned(),
             schema_type: None,
             references: Vec::new(),
         };
         let id: RegisteredId = self
-            .call(Method::POST, &["subjects", subject.as_str(), "versions"], Some(&body))
+            .call(
+                Method::POST,
+                &["subjects", subject.as_str(), "versions"],
+                Some(&body),
+            )
             .await?;
         Ok(id.id)
     }
@@ -160,7 +168,8 @@ impl CatalogClient {
 
     /// The newest live version of `subject`.
     pub async fn latest_version(&self, subject: &Subject) -> Result<SubjectVersion> {
-        self.get(&["subjects", subject.as_str(), "versions", "latest"]).await
+        self.get(&["subjects", subject.as_str(), "versions", "latest"])
+            .await
     }
 
     /// Every subject with a live version.
@@ -172,8 +181,12 @@ impl CatalogClient {
 
     /// Creates or updates a domain.
     pub async fn upsert_domain(&self, domain: &Domain) -> Result<Domain> {
-        self.call(Method::PUT, &["api", "v1", "domains", domain.name.as_str()], Some(domain))
-            .await
+        self.call(
+            Method::PUT,
+            &["api", "v1", "domains", domain.name.as_str()],
+            Some(domain),
+        )
+        .await
     }
 
     /// A domain by name.
@@ -183,8 +196,12 @@ impl CatalogClient {
 
     /// Creates or updates a data product; its domain must exist.
     pub async fn upsert_product(&self, product: &DataProduct) -> Result<DataProduct> {
-        self.call(Method::PUT, &["api", "v1", "products", product.id.as_str()], Some(product))
-            .await
+        self.call(
+            Method::PUT,
+            &["api", "v1", "products", product.id.as_str()],
+            Some(product),
+        )
+        .await
     }
 
     /// A data product by id.
@@ -203,18 +220,24 @@ impl CatalogClient {
         id: &ProductId,
         version: &TableVersion,
     ) -> Result<TableVersion> {
-        self.call(Method::POST, &["api", "v1", "products", id.as_str(), "versions"], Some(version))
-            .await
+        self.call(
+            Method::POST,
+            &["api", "v1", "products", id.as_str(), "versions"],
+            Some(version),
+        )
+        .await
     }
 
     /// The registered versions of a product's table, oldest first.
     pub async fn table_versions(&self, id: &ProductId) -> Result<Vec<TableVersion>> {
-        self.get(&["api", "v1", "products", id.as_str(), "versions"]).await
+        self.get(&["api", "v1", "products", id.as_str(), "versions"])
+            .await
     }
 
     /// The newest registered version of a product's table.
     pub async fn latest_table_version(&self, id: &ProductId) -> Result<TableVersion> {
-        self.get(&["api", "v1", "products", id.as_str(), "versions", "latest"]).await
+        self.get(&["api", "v1", "products", id.as_str(), "versions", "latest"])
+            .await
     }
 }
 
@@ -253,10 +276,16 @@ mod tests {
     fn builds_escaped_urls_and_hides_the_token() -> Result<()> {
         let client = CatalogClient::new("http://127.0.0.1:8081/")?.with_token("s3cr3t");
         let url = client.url(&["subjects", "a b/c-value", "versions"]);
-        assert_eq!(url.as_str(), "http://127.0.0.1:8081/subjects/a%20b%2Fc-value/versions");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8081/subjects/a%20b%2Fc-value/versions"
+        );
         assert!(!format!("{client:?}").contains("s3cr3t"));
         let prefixed = CatalogClient::new("http://h:1/catalog")?;
-        assert_eq!(prefixed.url(&["healthz"]).as_str(), "http://h:1/catalog/healthz");
+        assert_eq!(
+            prefixed.url(&["healthz"]).as_str(),
+            "http://h:1/catalog/healthz"
+        );
         Ok(())
     }
 

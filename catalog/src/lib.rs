@@ -45,4 +45,6 @@ pub mod server;
 
 pub use client::CatalogClient;
 pub use error::{Error, Result};
-pub use model::{DataProduct, Domain, PartitionOffset, SchemaId, Sla, StreamPort, TablePort, TableVersion};
+pub use model::{
+    DataProduct, Domain, PartitionOffset, SchemaId, Sla, StreamPort, TablePort, TableVersion,
+};

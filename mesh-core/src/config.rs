@@ -107,9 +107,16 @@ pub struct LakeConfig {
 /// Whether an option's value may be a secret and must not be printed.
 fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "token", "key", "credential", "sasl.oauthbearer"]
-        .iter()
-        .any(|s| key.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "sasl.oauthbearer",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 struct Redacted<'a>(&'a BTreeMap<String, String>);
@@ -118,7 +125,11 @@ impl fmt::Debug for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
             .entries(self.0.iter().map(|(k, v)| {
-                let shown = if is_secret(k) { "<redacted>" } else { v.as_str() };
+                let shown = if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
                 (k, shown)
             }))
             .finish()
@@ -164,7 +175,9 @@ impl MeshConfig {
     pub fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut config = match env(CONFIG_FILE_VAR) {
             Some(path) => Self::from_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => Self::from_file(DEFAULT_CONFIG_FILE)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                Self::from_file(DEFAULT_CONFIG_FILE)?
+            }
             None => Self::default(),
         };
         config.apply_env(env);
@@ -210,9 +223,10 @@ impl MeshConfig {
         if self.kafka.options.contains_key("bootstrap.servers") {
             return Err(Error::Config {
                 origin: None,
-                reason: "set kafka.bootstrap_servers (or MESH_KAFKA_BOOTSTRAP_SERVERS) rather than \
+                reason:
+                    "set kafka.bootstrap_servers (or MESH_KAFKA_BOOTSTRAP_SERVERS) rather than \
                          the raw option bootstrap.servers"
-                    .to_owned(),
+                        .to_owned(),
             });
         }
         Ok(())
@@ -233,14 +247,20 @@ mod tests {
 
     #[test]
     fn environment_wins_over_the_file() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|source| Error::Io { path: "tmp".into(), source })?;
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            path: "tmp".into(),
+            source,
+        })?;
         let file = dir.path().join("mesh.toml");
         std::fs::write(
             &file,
             "data_dir = \"/srv/mesh\"\n[kafka]\nbootstrap_servers = \"k1:9092\"\n\
              [kafka.options]\n\"sasl.password\" = \"hunter2\"\n[catalog]\nurl = \"http://cat:1\"\n",
         )
-        .map_err(|source| Error::Io { path: file.clone(), source })?;
+        .map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
         let env: HashMap<&str, String> = [
             (CONFIG_FILE_VAR, file.display().to_string()),
             ("MESH_CATALOG_URL", "http://other:2".to_owned()),
@@ -252,7 +272,10 @@ mod tests {
         assert_eq!(config.catalog.url.as_deref(), Some("http://other:2"));
         assert_eq!(config.data_dir(), PathBuf::from("/srv/mesh"));
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         Ok(())
     }
 
@@ -266,13 +289,234 @@ mod tests {
     }
 
     #[test]
+    fn client_settings_layer_and_pin() -> Result<()> {
+        let mut endpoint = KafkaEndpoint {
+            bootstrap_servers: "k:1".into(),
+            options: BTreeMap::from([("linger.ms".to_owned(), "50".to_owned())]),
+            topic_creator: None,
+        };
+        let pinned = [Pinned {
+            key: "acks",
+            allowed: &["all", "-1"],
+            reason: "no loss",
+        }];
+        let settings =
+            endpoint.client_settings(&[("linger.ms", "5"), ("client.id", "x")], &pinned)?;
+        let get = |k: &str| {
+            settings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("bootstrap.servers"), Some("k:1"));
+        assert_eq!(get("linger.ms"), Some("50"));
+        assert_eq!(get("acks"), Some("all"));
+        endpoint.options.insert("acks".into(), "1".into());
+        let err = endpoint
+            .client_settings(&[], &pinned)
+            .expect_err("acks=1")
+            .to_string();
+        assert!(err.contains("acks=1 is not allowed: no loss"), "{err}");
+        Ok(())
+    }
+
+    #[test]
     fn bad_files_are_refused_with_their_origin() {
-        let err = toml::from_str::<MeshConfig>("[kafka]\nbootstrap = 1\n").expect_err("unknown key");
+        let err =
+            toml::from_str::<MeshConfig>("[kafka]\nbootstrap = 1\n").expect_err("unknown key");
         assert!(err.message().contains("unknown field `bootstrap`"), "{err}");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "[kafka.options]\n\"bootstrap.servers\" = \"x\"\n").expect("write");
-        let err = MeshConfig::from_file(&file).expect_err("raw bootstrap").to_string();
+        let err = MeshConfig::from_file(&file)
+            .expect_err("raw bootstrap")
+            .to_string();
         assert!(err.contains("kafka.bootstrap_servers"), "{err}");
     }
+}
+
+/// Where a running mesh's services are: what the kits connect to. The local mesh hands
+/// these out; [`Endpoints::from_config`] builds them from a configuration that names every
+/// service.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// The Kafka cluster.
+    pub kafka: KafkaEndpoint,
+    /// The catalog's base URL (it also serves the schema-registry API).
+    pub catalog_url: String,
+    /// The catalog bearer token, if the catalog needs one.
+    pub catalog_token: Option<Secret>,
+    /// The lake root URL, ending with `/`; a product's table lives at
+    /// `<lake_url><domain>/<product>`.
+    pub lake_url: String,
+    /// Object-store options for the lake (credentials, region).
+    pub storage_options: BTreeMap<String, String>,
+}
+
+/// A Kafka cluster to connect to.
+#[derive(Clone)]
+pub struct KafkaEndpoint {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// Raw librdkafka options applied after the mesh's own.
+    pub options: BTreeMap<String, String>,
+    /// How to create topics when the cluster has no admin API (the in-process broker);
+    /// `None` means use the Kafka admin API.
+    pub topic_creator: Option<TopicCreator>,
+}
+
+impl fmt::Debug for KafkaEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaEndpoint")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("options", &Redacted(&self.options))
+            .field("embedded", &self.topic_creator.is_some())
+            .finish()
+    }
+}
+
+/// A Kafka setting the mesh relies on: a client may not override it with another value.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinned {
+    /// The librdkafka option.
+    pub key: &'static str,
+    /// The values allowed, the first being the one the mesh sets.
+    pub allowed: &'static [&'static str],
+    /// Why the mesh needs it, for the error.
+    pub reason: &'static str,
+}
+
+impl KafkaEndpoint {
+    /// The librdkafka settings of a client: bootstrap servers, then the client's own
+    /// `defaults`, then `pinned` settings, then the raw options, which may override defaults
+    /// but not pinned settings.
+    pub fn client_settings(
+        &self,
+        defaults: &[(&str, &str)],
+        pinned: &[Pinned],
+    ) -> Result<Vec<(String, String)>> {
+        let mut settings: BTreeMap<String, String> = BTreeMap::new();
+        settings.insert("bootstrap.servers".into(), self.bootstrap_servers.clone());
+        for (k, v) in defaults {
+            settings.insert((*k).into(), (*v).into());
+        }
+        for p in pinned {
+            settings.insert(p.key.into(), p.allowed[0].into());
+        }
+        for (k, v) in &self.options {
+            if let Some(p) = pinned.iter().find(|p| p.key == k)
+                && !p.allowed.contains(&v.as_str())
+            {
+                return Err(Error::Config {
+                    origin: Some(format!("kafka option {k}")),
+                    reason: format!("{k}={v} is not allowed: {}", p.reason),
+                });
+            }
+            settings.insert(k.clone(), v.clone());
+        }
+        Ok(settings.into_iter().collect())
+    }
+}
+
+/// The function behind a [`TopicCreator`].
+type CreateTopicFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + Sync;
+
+/// Creates a topic with a number of partitions on a broker without an admin API.
+#[derive(Clone)]
+pub struct TopicCreator(std::sync::Arc<CreateTopicFn>);
+
+impl TopicCreator {
+    /// Wraps a function creating `topic` with `partitions` partitions.
+    pub fn new(
+        f: impl Fn(&str, i32) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// Creates the topic; creating an existing topic is not an error.
+    pub fn create(&self, topic: &str, partitions: i32) -> std::result::Result<(), String> {
+        (self.0)(topic, partitions)
+    }
+}
+
+impl fmt::Debug for TopicCreator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TopicCreator")
+    }
+}
+
+/// A secret string: shown as `<redacted>` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself; do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Endpoints {
+    /// Endpoints of an existing mesh: every service must be configured.
+    pub fn from_config(config: &MeshConfig) -> Result<Self> {
+        let missing = |what: &str, var: &str| Error::Config {
+            origin: None,
+            reason: format!("{what} is not configured: set {var} or start a local mesh"),
+        };
+        let bootstrap = config
+            .kafka
+            .bootstrap_servers
+            .clone()
+            .ok_or_else(|| missing("Kafka", "MESH_KAFKA_BOOTSTRAP_SERVERS"))?;
+        let catalog_url = config
+            .catalog
+            .url
+            .clone()
+            .ok_or_else(|| missing("the catalog", "MESH_CATALOG_URL"))?;
+        let lake_url = config
+            .lake
+            .url
+            .clone()
+            .ok_or_else(|| missing("the lake", "MESH_LAKE_URL"))?;
+        Ok(Self {
+            kafka: KafkaEndpoint {
+                bootstrap_servers: bootstrap,
+                options: config.kafka.options.clone(),
+                topic_creator: None,
+            },
+            catalog_url,
+            catalog_token: config.catalog.token.clone().map(Secret::new),
+            lake_url: with_trailing_slash(lake_url),
+            storage_options: config.lake.storage_options.clone(),
+        })
+    }
+
+    /// The URL of a product's table under the lake root: `<lake>/<domain>/<product>`.
+    pub fn table_url(&self, product: &crate::ProductId) -> String {
+        format!(
+            "{}{}/{}",
+            self.lake_url,
+            product.domain(),
+            product.product()
+        )
+    }
+}
+
+/// Lake roots are directories: joining a relative path onto them needs the slash.
+pub fn with_trailing_slash(mut url: String) -> String {
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url
 }

@@ -46,7 +46,10 @@ pub mod wire;
 
 pub use apache_avro;
 pub use avro::{AvroSchema, FieldError, ValidationError};
-pub use config::{CatalogConfig, KafkaConfig, LakeConfig, MeshConfig};
+pub use config::{
+    CatalogConfig, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig, Pinned, Secret,
+    TopicCreator,
+};
 pub use error::{Error, Result};
 pub use names::{DomainName, NameKind, ProductId, ProductName, StreamName, Subject, TopicName};
 pub use wire::WireError;

@@ -61,9 +61,7 @@ fn check_segment(kind: NameKind, name: &str) -> Result<()> {
     } else {
         name.chars()
             .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
-            .map(|c| {
-                format!("{c:?} is not allowed; use lowercase letters, digits, '_' and '-'")
-            })
+            .map(|c| format!("{c:?} is not allowed; use lowercase letters, digits, '_' and '-'"))
     };
     match reason {
         None => Ok(()),
@@ -76,7 +74,12 @@ fn check_segment(kind: NameKind, name: &str) -> Result<()> {
 }
 
 /// Splits `<left>.<right>` into two valid segments.
-fn split_pair(kind: NameKind, left: NameKind, right: NameKind, s: &str) -> Result<(String, String)> {
+fn split_pair(
+    kind: NameKind,
+    left: NameKind,
+    right: NameKind,
+    s: &str,
+) -> Result<(String, String)> {
     let invalid = |reason: String| Error::InvalidName {
         kind,
         name: s.to_owned(),
@@ -299,6 +302,11 @@ impl Subject {
         Self(format!("{topic}-key"))
     }
 
+    /// The subject holding the row schema of a data product's table: `<product id>-table`.
+    pub fn table(product: &ProductId) -> Self {
+        Self(format!("{product}-table"))
+    }
+
     /// The subject as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -339,6 +347,8 @@ mod tests {
         assert_eq!(topic.stream(), stream);
         assert_eq!(Subject::value(&topic).as_str(), "songs.played_v2-value");
         assert_eq!(Subject::key(&topic).as_str(), "songs.played_v2-key");
+        let product = ProductId::new(&domain, &ProductName::new("catalogue")?);
+        assert_eq!(Subject::table(&product).as_str(), "songs.catalogue-table");
         Ok(())
     }
 

@@ -1,6 +1,21 @@
 //! The Confluent wire format: magic byte `0`, the schema id as 4 big-endian bytes, then the
 //! Avro binary body. Every Confluent serializer and deserializer speaks it.
 
+/// The Kafka headers the mesh's producers set on every event.
+pub mod headers {
+    /// A UUID per event, for deduplication and tracing.
+    pub const EVENT_ID: &str = "mesh-event-id";
+    /// The domain that produced the event.
+    pub const PRODUCER_DOMAIN: &str = "mesh-producer-domain";
+    /// The registry id of the writer schema, as decimal text (also in the payload header).
+    pub const SCHEMA_ID: &str = "mesh-schema-id";
+    /// When the producer handed the event over, in milliseconds since the Unix epoch, as
+    /// decimal text.
+    pub const PRODUCED_AT: &str = "mesh-produced-at";
+    /// W3C trace context, when the producer has one.
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
 /// The first byte of every framed payload.
 pub const MAGIC_BYTE: u8 = 0;
 
@@ -62,7 +77,15 @@ mod tests {
     fn refuses_what_is_not_framed() {
         assert_eq!(split(&[]), Err(WireError::Empty));
         assert_eq!(split(&[0, 0, 1]), Err(WireError::TooShort { len: 3 }));
-        assert_eq!(split(&[7, 0, 0, 0, 1]), Err(WireError::BadMagic { found: 7 }));
-        assert!(split(&[7]).unwrap_err().to_string().contains("wrong magic byte 0x07"));
+        assert_eq!(
+            split(&[7, 0, 0, 0, 1]),
+            Err(WireError::BadMagic { found: 7 })
+        );
+        assert!(
+            split(&[7])
+                .unwrap_err()
+                .to_string()
+                .contains("wrong magic byte 0x07")
+        );
     }
 }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "mesh-catalog", version, about = "The data-mesh catalog and schema registry")]
+#[command(
+    name = "mesh-catalog",
+    version,
+    about = "The data-mesh catalog and schema registry"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,11 @@ struct ServeArgs {
     #[arg(long, env = "MESH_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
     /// Database URL: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "MESH_CATALOG_DATABASE", default_value = "sqlite://mesh-catalog.db")]
+    #[arg(
+        long,
+        env = "MESH_CATALOG_DATABASE",
+        default_value = "sqlite://mesh-catalog.db"
+    )]
     database: String,
     /// Turn authentication off, for local development.
     #[arg(long)]
@@ -44,7 +52,9 @@ struct ServeArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let Command::Serve(args) = Cli::parse().command;
     let auth = match (args.dev, args.admin_token) {
@@ -55,9 +65,12 @@ async fn main() -> anyhow::Result<()> {
              or pass --dev for local use"
         ),
     };
-    let catalog = Catalog::open(&args.database, auth)
-        .await
-        .with_context(|| format!("cannot open the catalog database {}", redact(&args.database)))?;
+    let catalog = Catalog::open(&args.database, auth).await.with_context(|| {
+        format!(
+            "cannot open the catalog database {}",
+            redact(&args.database)
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

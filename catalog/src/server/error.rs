@@ -26,7 +26,11 @@ impl ApiError {
 
     /// 40401: the subject does not exist.
     pub(crate) fn subject_not_found(subject: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40401,
+            format!("Subject '{subject}' not found."),
+        )
     }
 
     /// 40402: the subject has no such version.
@@ -53,7 +57,9 @@ impl ApiError {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42202,
-            format!("The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""),
+            format!(
+                "The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
+            ),
         )
     }
 

@@ -29,7 +29,10 @@ pub(super) fn routes() -> Router<Catalog> {
         .route("/domains/{name}", get(get_domain).put(put_domain))
         .route("/products", get(list_products))
         .route("/products/{id}", get(get_product).put(put_product))
-        .route("/products/{id}/versions", get(list_versions).post(post_version))
+        .route(
+            "/products/{id}/versions",
+            get(list_versions).post(post_version),
+        )
         .route("/products/{id}/versions/{version}", get(get_version))
 }
 
@@ -42,18 +45,27 @@ fn product_id(id: &str) -> ApiResult<ProductId> {
 }
 
 fn product_not_found(id: &ProductId) -> ApiError {
-    ApiError::not_found(code::PRODUCT_NOT_FOUND, format!("Data product '{id}' not found."))
+    ApiError::not_found(
+        code::PRODUCT_NOT_FOUND,
+        format!("Data product '{id}' not found."),
+    )
 }
 
 async fn list_domains(State(catalog): State<Catalog>) -> ApiResult<Response> {
     Ok(reply(StatusCode::OK, &catalog.store().domains().await?))
 }
 
-async fn get_domain(State(catalog): State<Catalog>, Path(name): Path<String>) -> ApiResult<Response> {
+async fn get_domain(
+    State(catalog): State<Catalog>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     let name = domain_name(&name)?;
     match catalog.store().domain(&name).await? {
         Some(d) => Ok(reply(StatusCode::OK, &d)),
-        None => Err(ApiError::not_found(code::DOMAIN_NOT_FOUND, format!("Domain '{name}' not found."))),
+        None => Err(ApiError::not_found(
+            code::DOMAIN_NOT_FOUND,
+            format!("Domain '{name}' not found."),
+        )),
     }
 }
 
@@ -68,7 +80,10 @@ async fn put_domain(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             code::NAME_MISMATCH,
-            format!("The body names domain '{}' but the path names '{name}'.", domain.name),
+            format!(
+                "The body names domain '{}' but the path names '{name}'.",
+                domain.name
+            ),
         ));
     }
     catalog.store().upsert_domain(&domain).await?;
@@ -80,7 +95,10 @@ async fn list_products(State(catalog): State<Catalog>) -> ApiResult<Response> {
     Ok(reply(StatusCode::OK, &catalog.store().products().await?))
 }
 
-async fn get_product(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_product(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = product_id(&id)?;
     match catalog.store().product(&id).await? {
         Some(p) => Ok(reply(StatusCode::OK, &p)),
@@ -99,10 +117,17 @@ async fn put_product(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             code::NAME_MISMATCH,
-            format!("The body names product '{}' but the path names '{id}'.", product.id),
+            format!(
+                "The body names product '{}' but the path names '{id}'.",
+                product.id
+            ),
         ));
     }
-    if let Some(port) = product.stream_ports.iter().find(|p| p.topic.domain() != id.domain()) {
+    if let Some(port) = product
+        .stream_ports
+        .iter()
+        .find(|p| p.topic.domain() != id.domain())
+    {
         return Err(ApiError::unprocessable(format!(
             "Stream port topic '{}' belongs to another domain than '{}'.",
             port.topic,
@@ -112,19 +137,28 @@ async fn put_product(
     if !catalog.store().upsert_product(&product).await? {
         return Err(ApiError::not_found(
             code::DOMAIN_NOT_FOUND,
-            format!("Domain '{}' not found; register the domain before its products.", id.domain()),
+            format!(
+                "Domain '{}' not found; register the domain before its products.",
+                id.domain()
+            ),
         ));
     }
     tracing::info!(product = %id, "data product saved");
     Ok(reply(StatusCode::OK, &product))
 }
 
-async fn list_versions(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn list_versions(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = product_id(&id)?;
     if catalog.store().product(&id).await?.is_none() {
         return Err(product_not_found(&id));
     }
-    Ok(reply(StatusCode::OK, &catalog.store().table_versions(&id).await?))
+    Ok(reply(
+        StatusCode::OK,
+        &catalog.store().table_versions(&id).await?,
+    ))
 }
 
 async fn post_version(
@@ -158,7 +192,9 @@ async fn get_version(
     let wanted = match version.as_str() {
         "latest" => None,
         v => Some(v.parse::<i64>().map_err(|_| {
-            ApiError::unprocessable(format!("'{v}' is not a table version; use a number or 'latest'."))
+            ApiError::unprocessable(format!(
+                "'{v}' is not a table version; use a number or 'latest'."
+            ))
         })?),
     };
     match catalog.store().table_version(&id, wanted).await? {

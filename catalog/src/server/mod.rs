@@ -107,7 +107,10 @@ impl Catalog {
 
 async fn healthz(State(catalog): State<Catalog>) -> ApiResult<Response> {
     catalog.store().ping().await?;
-    Ok(reply(StatusCode::OK, &serde_json::json!({ "status": "ok" })))
+    Ok(reply(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "ok" }),
+    ))
 }
 
 /// Compares without leaking where two tokens differ.
@@ -120,7 +123,10 @@ fn same_token(a: &str, b: &str) -> bool {
 }
 
 async fn authenticate(State(catalog): State<Catalog>, request: Request, next: Next) -> Response {
-    let reading = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let reading = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     match &catalog.inner.auth {
         Auth::Disabled => {}
         Auth::AdminToken(_) if reading => {}
@@ -153,7 +159,8 @@ pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
 
 /// Reads a JSON request body; bodies that do not parse get a 422 saying why.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use mesh_core::{AvroSchema, Subject};
 use super::error::{ApiError, ApiResult};
 use super::store::{StoredSchema, StoredVersion, canonical_json};
 use super::{Catalog, parse_body, reply};
-use crate::model::registry::{RegisterSchema, RegisteredId, SchemaById, SubjectVersion};
 use crate::model::SchemaId;
+use crate::model::registry::{RegisterSchema, RegisteredId, SchemaById, SubjectVersion};
 
 /// The only schema type served so far.
 const AVRO: &str = "AVRO";
@@ -22,9 +22,15 @@ pub(super) fn routes() -> Router<Catalog> {
     Router::new()
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup))
-        .route("/subjects/{subject}/versions", get(list_versions).post(register))
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
         .route("/subjects/{subject}/versions/{version}", get(get_version))
-        .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(get_version_schema),
+        )
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
         .route("/schemas/types", get(schema_types))
@@ -100,7 +106,10 @@ async fn list_subjects(State(catalog): State<Catalog>) -> ApiResult<Response> {
     Ok(reply(StatusCode::OK, &catalog.store().subjects().await?))
 }
 
-async fn list_versions(State(catalog): State<Catalog>, Path(subject): Path<String>) -> ApiResult<Response> {
+async fn list_versions(
+    State(catalog): State<Catalog>,
+    Path(subject): Path<String>,
+) -> ApiResult<Response> {
     let versions = catalog.store().versions(&subject).await?;
     if versions.is_empty() {
         return Err(ApiError::subject_not_found(&subject));
@@ -118,7 +127,13 @@ async fn register(
     let candidate = check_schema(&subject, &request)?;
     let registered = catalog
         .store()
-        .register_schema(&subject, AVRO, &candidate.text, &candidate.canonical, &request.references)
+        .register_schema(
+            &subject,
+            AVRO,
+            &candidate.text,
+            &candidate.canonical,
+            &request.references,
+        )
         .await?;
     if registered.created {
         tracing::info!(%subject, id = registered.id, version = registered.version, "schema registered");
@@ -139,7 +154,9 @@ async fn lookup(
         .await?
     {
         Some(v) => Ok(reply(StatusCode::OK, &subject_version(v))),
-        None if store.versions(&subject).await?.is_empty() => Err(ApiError::subject_not_found(&subject)),
+        None if store.versions(&subject).await?.is_empty() => {
+            Err(ApiError::subject_not_found(&subject))
+        }
         None => Err(ApiError::schema_not_found("Schema not found")),
     }
 }
@@ -168,7 +185,10 @@ fn raw_schema(text: String) -> Response {
     use axum::response::IntoResponse;
     (
         StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, crate::model::registry::CONTENT_TYPE)],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::model::registry::CONTENT_TYPE,
+        )],
         text,
     )
         .into_response()
@@ -191,7 +211,10 @@ async fn find_schema(catalog: &Catalog, id: &str) -> ApiResult<StoredSchema> {
         .ok_or_else(|| ApiError::schema_not_found(format!("Schema {id} not found")))
 }
 
-async fn schema_by_id(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn schema_by_id(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let schema = find_schema(&catalog, &id).await?;
     Ok(reply(
         StatusCode::OK,
@@ -203,7 +226,10 @@ async fn schema_by_id(State(catalog): State<Catalog>, Path(id): Path<String>) ->
     ))
 }
 
-async fn raw_schema_by_id(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn raw_schema_by_id(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let schema = find_schema(&catalog, &id).await?;
     Ok(raw_schema(schema.text))
 }

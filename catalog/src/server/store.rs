@@ -367,7 +367,11 @@ impl Store {
     }
 
     /// A live version of `subject`; `None` asks for the latest.
-    pub async fn version(&self, subject: &str, version: Option<i64>) -> Result<Option<StoredVersion>> {
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredVersion>> {
         const COLUMNS: &str = "SELECT v.subject, v.version, s.id, s.schema_type, s.schema_text, \
             s.references_json FROM subject_versions v JOIN schemas s ON s.id = v.schema_id \
             WHERE v.subject = $1 AND v.deleted = 0";
@@ -385,8 +389,12 @@ impl Store {
             .map_err(db("read a subject version"))?;
         row.map(|row| {
             Ok(StoredVersion {
-                subject: row.try_get("subject").map_err(db("read a subject version"))?,
-                version: row.try_get("version").map_err(db("read a subject version"))?,
+                subject: row
+                    .try_get("subject")
+                    .map_err(db("read a subject version"))?,
+                version: row
+                    .try_get("version")
+                    .map_err(db("read a subject version"))?,
                 schema: Self::schema_from_row(&row)?,
             })
         })
@@ -590,7 +598,9 @@ impl Store {
         let mut stream_ports = Vec::with_capacity(streams.len());
         for s in &streams {
             let topic: String = s.try_get("topic").map_err(db("read a stream port"))?;
-            let value: String = s.try_get("value_subject").map_err(db("read a stream port"))?;
+            let value: String = s
+                .try_get("value_subject")
+                .map_err(db("read a stream port"))?;
             let key: Option<String> = s.try_get("key_subject").map_err(db("read a stream port"))?;
             stream_ports.push(StreamPort {
                 topic: topic.parse()?,
@@ -710,7 +720,11 @@ impl Store {
     }
 
     /// A recorded table version; `None` asks for the latest.
-    pub async fn table_version(&self, id: &ProductId, version: Option<i64>) -> Result<Option<TableVersion>> {
+    pub async fn table_version(
+        &self,
+        id: &ProductId,
+        version: Option<i64>,
+    ) -> Result<Option<TableVersion>> {
         let mut tx = self.begin().await?;
         let out = Self::table_version_in(&mut tx, id, version).await?;
         tx.commit().await.map_err(db("finish a read"))?;
@@ -739,10 +753,15 @@ mod tests {
 
     #[test]
     fn canonical_json_ignores_layout_and_key_order() -> std::result::Result<(), serde_json::Error> {
-        let a: serde_json::Value = serde_json::from_str(r#"{"type": "record", "name": "A", "fields": []}"#)?;
-        let b: serde_json::Value = serde_json::from_str("{\"fields\":[],\n \"name\":\"A\",\"type\":\"record\"}")?;
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"type": "record", "name": "A", "fields": []}"#)?;
+        let b: serde_json::Value =
+            serde_json::from_str("{\"fields\":[],\n \"name\":\"A\",\"type\":\"record\"}")?;
         assert_eq!(canonical_json(&a), canonical_json(&b));
-        assert_eq!(canonical_json(&a), r#"{"fields":[],"name":"A","type":"record"}"#);
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"fields":[],"name":"A","type":"record"}"#
+        );
         Ok(())
     }
 }

@@ -16,7 +16,9 @@ pub(crate) struct TestCatalog {
     _dir: tempfile::TempDir,
 }
 
-pub(crate) async fn catalog(auth: Auth) -> Result<TestCatalog, Box<dyn std::error::Error + Send + Sync>> {
+pub(crate) async fn catalog(
+    auth: Auth,
+) -> Result<TestCatalog, Box<dyn std::error::Error + Send + Sync>> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
     let catalog = Catalog::open(&url, auth).await?;
@@ -47,7 +49,10 @@ pub(crate) async fn call(
     }
     let request = match body {
         Some(json) => request
-            .header(header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")
+            .header(
+                header::CONTENT_TYPE,
+                "application/vnd.schemaregistry.v1+json",
+            )
             .body(Body::from(serde_json::to_vec(&json)?))?,
         None => request.body(Body::empty())?,
     };

@@ -109,9 +109,16 @@ impl Walk<'_> {
 
     fn mismatch(&mut self, schema: &Schema, value: &Value) -> Option<Value> {
         let reason = if matches!(value, Value::Null) {
-            format!("null is not allowed here: the field is {} and not nullable", describe_schema(schema))
+            format!(
+                "null is not allowed here: the field is {} and not nullable",
+                describe_schema(schema)
+            )
         } else {
-            format!("expected {}, found {}", describe_schema(schema), describe_value(value))
+            format!(
+                "expected {}, found {}",
+                describe_schema(schema),
+                describe_value(value)
+            )
         };
         self.fail(reason)
     }
@@ -136,7 +143,10 @@ impl Walk<'_> {
                         let inner_ns = full.namespace().map(str::to_owned);
                         self.value(value, target, inner_ns.as_deref())
                     }
-                    None => self.fail(format!("the schema references unknown type {}", full.fullname(None))),
+                    None => self.fail(format!(
+                        "the schema references unknown type {}",
+                        full.fullname(None)
+                    )),
                 }
             }
             (Schema::Union(union), value) => self.union(union, value, ns),
@@ -159,12 +169,15 @@ impl Walk<'_> {
             (Schema::Double, v @ V::Double(_)) => Some(v),
             (Schema::Bytes, v @ V::Bytes(_)) => Some(v),
             (Schema::String, v @ V::String(_)) => Some(v),
-            (Schema::Fixed(fixed), V::Fixed(_, bytes) | V::Bytes(bytes)) => self.fixed(fixed, bytes),
+            (Schema::Fixed(fixed), V::Fixed(_, bytes) | V::Bytes(bytes)) => {
+                self.fixed(fixed, bytes)
+            }
             (Schema::Enum(e), V::Enum(_, symbol) | V::String(symbol)) => self.symbol(e, symbol),
             (Schema::Array(a), V::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
-                    if let Some(v) = self.at(format_args!("[{i}]"), |w| w.value(item, &a.items, ns)) {
+                    if let Some(v) = self.at(format_args!("[{i}]"), |w| w.value(item, &a.items, ns))
+                    {
                         out.push(v);
                     }
                 }
@@ -208,13 +221,16 @@ impl Walk<'_> {
                 Ok(u) => Some(V::Uuid(u)),
                 Err(_) => self.fail(format!("{s:?} is not a UUID")),
             },
-            (Schema::Uuid(UuidSchema::Bytes | UuidSchema::Fixed(_)), V::Bytes(b) | V::Fixed(_, b)) => {
-                match <[u8; 16]>::try_from(b.as_slice()) {
-                    Ok(raw) => Some(V::Uuid(uuid::Uuid::from_bytes(raw))),
-                    Err(_) => self.fail(format!("a UUID has 16 bytes, found {}", b.len())),
-                }
+            (
+                Schema::Uuid(UuidSchema::Bytes | UuidSchema::Fixed(_)),
+                V::Bytes(b) | V::Fixed(_, b),
+            ) => match <[u8; 16]>::try_from(b.as_slice()) {
+                Ok(raw) => Some(V::Uuid(uuid::Uuid::from_bytes(raw))),
+                Err(_) => self.fail(format!("a UUID has 16 bytes, found {}", b.len())),
+            },
+            (Schema::Decimal(d), v @ (V::Decimal(_) | V::Bytes(_) | V::Fixed(..))) => {
+                self.decimal(d, v)
             }
-            (Schema::Decimal(d), v @ (V::Decimal(_) | V::Bytes(_) | V::Fixed(..))) => self.decimal(d, v),
             (Schema::BigDecimal, v @ V::BigDecimal(_)) => Some(v),
             (Schema::Duration(_), v @ V::Duration(_)) => Some(v),
             (schema, value) => self.mismatch(schema, &value),
@@ -270,8 +286,13 @@ impl Walk<'_> {
         if let Value::Union(i, inner) = value {
             let branch = usize::try_from(i).ok().and_then(|i| variants.get(i));
             return match branch {
-                Some(b) => self.value(*inner, b, ns).map(|v| Value::Union(i, Box::new(v))),
-                None => self.fail(format!("union branch {i} does not exist; the union has {}", variants.len())),
+                Some(b) => self
+                    .value(*inner, b, ns)
+                    .map(|v| Value::Union(i, Box::new(v))),
+                None => self.fail(format!(
+                    "union branch {i} does not exist; the union has {}",
+                    variants.len()
+                )),
             };
         }
         let candidates: Vec<usize> = (0..variants.len())
@@ -373,7 +394,10 @@ impl Walk<'_> {
         for (name, value) in fields {
             if !r.lookup.contains_key(&name) {
                 self.at(format_args!(".{name}"), |w| {
-                    w.fail(format!("unknown field; {} has no field {name:?}", r.name.fullname(None)))
+                    w.fail(format!(
+                        "unknown field; {} has no field {name:?}",
+                        r.name.fullname(None)
+                    ))
                 });
                 continue;
             }
@@ -381,18 +405,22 @@ impl Walk<'_> {
         }
         let mut out = Vec::with_capacity(r.fields.len());
         for field in &r.fields {
-            let value = self.at(format_args!(".{}", field.name), |w| match given.remove(&field.name) {
-                Some(v) => w.value(v, &field.schema, ns),
-                None => match &field.default {
-                    Some(default) => match default_value(w.root, default, &field.schema, ns) {
-                        Some(v) => Some(v),
-                        None => w.fail("the field's default does not fit its schema".to_owned()),
+            let value = self.at(format_args!(".{}", field.name), |w| {
+                match given.remove(&field.name) {
+                    Some(v) => w.value(v, &field.schema, ns),
+                    None => match &field.default {
+                        Some(default) => match default_value(w.root, default, &field.schema, ns) {
+                            Some(v) => Some(v),
+                            None => {
+                                w.fail("the field's default does not fit its schema".to_owned())
+                            }
+                        },
+                        None => w.fail(format!(
+                            "missing required field of type {}",
+                            describe_schema(&field.schema)
+                        )),
                     },
-                    None => w.fail(format!(
-                        "missing required field of type {}",
-                        describe_schema(&field.schema)
-                    )),
-                },
+                }
             });
             if let Some(v) = value {
                 out.push((field.name.clone(), v));
@@ -404,9 +432,16 @@ impl Walk<'_> {
 
 /// Turns a field's JSON default into a value of its schema (for a union: of the first branch,
 /// as the Avro specification says; other branches are tried for lenience).
-fn default_value(root: &AvroSchema, json: &Json, schema: &Schema, ns: Option<&str>) -> Option<Value> {
+fn default_value(
+    root: &AvroSchema,
+    json: &Json,
+    schema: &Schema,
+    ns: Option<&str>,
+) -> Option<Value> {
     use Value as V;
-    let bytes = |s: &str| -> Option<Vec<u8>> { s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect() };
+    let bytes = |s: &str| -> Option<Vec<u8>> {
+        s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+    };
     Some(match (schema, json) {
         (Schema::Ref { name }, _) => {
             let full: Name = name.fully_qualified_name(ns).into_owned();
@@ -415,7 +450,8 @@ fn default_value(root: &AvroSchema, json: &Json, schema: &Schema, ns: Option<&st
         }
         (Schema::Union(u), _) => {
             return u.variants().iter().enumerate().find_map(|(i, branch)| {
-                default_value(root, json, branch, ns).map(|v| V::Union(u32::try_from(i).unwrap_or(u32::MAX), Box::new(v)))
+                default_value(root, json, branch, ns)
+                    .map(|v| V::Union(u32::try_from(i).unwrap_or(u32::MAX), Box::new(v)))
             });
         }
         (Schema::Null, Json::Null) => V::Null,
@@ -487,7 +523,11 @@ pub(crate) fn describe_schema(schema: &Schema) -> String {
         Schema::Map(m) => format!("map of {}", describe_schema(&m.types)),
         Schema::Union(u) => format!(
             "union [{}]",
-            u.variants().iter().map(describe_schema).collect::<Vec<_>>().join(", ")
+            u.variants()
+                .iter()
+                .map(describe_schema)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Schema::Record(r) => format!("record {}", r.name.fullname(None)),
         Schema::Enum(e) => format!("enum {}", e.name.fullname(None)),
@@ -597,7 +637,9 @@ mod tests {
             ("device", device(Value::String("ios".into()))),
             ("at", Value::Long(1_700_000_000_000)),
         ]))?;
-        let Value::Record(fields) = v else { panic!("not a record") };
+        let Value::Record(fields) = v else {
+            panic!("not a record")
+        };
         assert_eq!(fields[1].1, Value::Enum(1, "SKIP".into()));
         assert_eq!(
             fields[2].1,
@@ -621,20 +663,45 @@ mod tests {
                 ("user_id", Value::Int(5)),
                 ("kind", Value::String("PAUSE".into())),
                 ("device", device(Value::Null)),
-                ("tags", Value::Array(vec![Value::String("a".into()), Value::Long(2)])),
+                (
+                    "tags",
+                    Value::Array(vec![Value::String("a".into()), Value::Long(2)]),
+                ),
                 ("colour", Value::String("red".into())),
             ]),
         );
         let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["$.colour", "$.user_id", "$.kind", "$.device.os", "$.tags[1]", "$.at"]
+            [
+                "$.colour",
+                "$.user_id",
+                "$.kind",
+                "$.device.os",
+                "$.tags[1]",
+                "$.at"
+            ]
         );
-        assert_eq!(got[0].1, "unknown field; mesh.test.Played has no field \"colour\"");
+        assert_eq!(
+            got[0].1,
+            "unknown field; mesh.test.Played has no field \"colour\""
+        );
         assert_eq!(got[1].1, "expected string, found int 5");
-        assert!(got[2].1.starts_with("unknown symbol \"PAUSE\""), "{}", got[2].1);
-        assert!(got[2].1.ends_with("expected one of PLAY, SKIP"), "{}", got[2].1);
-        assert!(got[3].1.starts_with("null is not allowed here"), "{}", got[3].1);
+        assert!(
+            got[2].1.starts_with("unknown symbol \"PAUSE\""),
+            "{}",
+            got[2].1
+        );
+        assert!(
+            got[2].1.ends_with("expected one of PLAY, SKIP"),
+            "{}",
+            got[2].1
+        );
+        assert!(
+            got[3].1.starts_with("null is not allowed here"),
+            "{}",
+            got[3].1
+        );
         assert_eq!(got[5].1, "missing required field of type timestamp-millis");
         Ok(())
     }
@@ -652,12 +719,27 @@ mod tests {
             ])
         };
         let ok = s.conform(base(device(Value::String("android".into()))))?;
-        let Value::Record(fields) = ok else { panic!("not a record") };
-        assert!(matches!(&fields[5].1, Value::Union(1, _)), "{:?}", fields[5].1);
+        let Value::Record(fields) = ok else {
+            panic!("not a record")
+        };
+        assert!(
+            matches!(&fields[5].1, Value::Union(1, _)),
+            "{:?}",
+            fields[5].1
+        );
         let got = errors(&s, base(device(Value::Boolean(true))));
-        assert_eq!(got, [("$.ref.os".to_owned(), "expected string, found boolean true".to_owned())]);
+        assert_eq!(
+            got,
+            [(
+                "$.ref.os".to_owned(),
+                "expected string, found boolean true".to_owned()
+            )]
+        );
         let got = errors(&s, base(Value::String("no".into())));
-        assert_eq!(got[0].1, "expected union [null, mesh.test.Device], found string \"no\"");
+        assert_eq!(
+            got[0].1,
+            "expected union [null, mesh.test.Device], found string \"no\""
+        );
         Ok(())
     }
 

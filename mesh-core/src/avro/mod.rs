@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
 
 pub use conform::{FieldError, ValidationError};
 
@@ -216,10 +216,18 @@ mod tests {
     #[test]
     fn refuses_bad_schemas_clearly() {
         let err = AvroSchema::parse("{\"type\": \"recrod\"}", "x.avsc").expect_err("bad type");
-        assert!(err.to_string().starts_with("schema x.avsc is not valid Avro"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("schema x.avsc is not valid Avro"),
+            "{err}"
+        );
         let err = AvroSchema::parse_record("\"string\"", "y.avsc").expect_err("not a record");
         assert!(err.to_string().contains("must be a record"), "{err}");
         let err = AvroSchema::from_file("/nonexistent/z.avsc").expect_err("missing");
-        assert!(err.to_string().starts_with("cannot read /nonexistent/z.avsc"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot read /nonexistent/z.avsc"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,74 @@
+//! The error type of the consumer kit.
+
+use mesh_core::ProductId;
+
+/// A `Result` whose error defaults to this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong consuming streams or querying products.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message could not be decoded; it is identified so it can be set aside.
+    #[error("cannot decode {topic}[{partition}]@{offset}: {cause}")]
+    Decode {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
+        /// Why: not wire format, unknown schema id, bad Avro body...
+        cause: String,
+    },
+
+    /// Kafka failed.
+    #[error("kafka {operation} failed: {source}")]
+    Kafka {
+        /// What was being done.
+        operation: &'static str,
+        /// The cause.
+        source: rdkafka::error::KafkaError,
+    },
+
+    /// The catalog refused a request or could not be reached.
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+
+    /// A name, schema or configuration problem.
+    #[error(transparent)]
+    Core(#[from] mesh_core::Error),
+
+    /// A product has no table to query.
+    #[error("data product {product} has no table port")]
+    NoTable {
+        /// The product.
+        product: ProductId,
+    },
+
+    /// Opening a product's Delta table failed.
+    #[error("delta table of {product} at {uri}: {source}")]
+    Delta {
+        /// The product.
+        product: ProductId,
+        /// The table's URL.
+        uri: String,
+        /// The cause.
+        source: Box<deltalake::DeltaTableError>,
+    },
+
+    /// A query failed to plan or run.
+    #[error("query failed: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+}
+
+impl Error {
+    /// Whether trying again may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Catalog(e) => e.is_retriable(),
+            Self::Kafka { .. } => true,
+            _ => false,
+        }
+    }
+}

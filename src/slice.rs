@@ -1,0 +1,290 @@
+//! A first walk through every hop of the mesh, thin but real at each:
+//!
+//! 1. the `interactions` domain registers `schemas/interactions/Played.avsc` in the catalog's
+//!    registry and opens its `played` stream;
+//! 2. an invalid event is refused before it reaches Kafka, with field paths;
+//! 3. a valid event is published in the Confluent wire format;
+//! 4. the `recommendations` domain subscribes and decodes it back through the registry;
+//! 5. the `songs` domain snapshots a few rows of its `catalogue` product to a Delta table
+//!    and registers the version in the catalog;
+//! 6. the `recommendations` domain finds the product through the catalog and reads it with
+//!    DataFusion.
+//!
+//! [`Slice::run`] reports each hop as a line of text and returns what it saw, so the
+//! example prints it and the tests check it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use catalog::{Domain, TableVersion};
+use consumer_kit::{DomainConsumer, Event, StartFrom};
+use deltalake::arrow::array::{Int32Array, Int64Array, StringArray};
+use deltalake::arrow::datatypes::{DataType, Field, Schema};
+use deltalake::arrow::record_batch::RecordBatch;
+use mesh_core::apache_avro::types::Value;
+use mesh_core::{AvroSchema, DomainName, Endpoints, ProductId, ProductName, StreamName};
+use producer_kit::{Delivery, DomainProducer, WriteMode};
+
+use crate::error::{Error, Result};
+
+/// How long the consumer waits for the event (the in-process broker's first group
+/// assignment alone takes about 3 s).
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the slice saw at each hop.
+#[derive(Debug)]
+pub struct SliceReport {
+    /// The registry id of `Played`.
+    pub played_schema_id: u32,
+    /// Why the invalid event was refused.
+    pub refusal: producer_kit::Error,
+    /// Where the valid event was stored.
+    pub delivery: Delivery,
+    /// The event as the consumer decoded it.
+    pub received: Event,
+    /// The catalogue product's id.
+    pub product: ProductId,
+    /// The registry id of `Song`, the catalogue's row schema.
+    pub song_schema_id: u32,
+    /// The catalogue's table version as the catalog recorded it.
+    pub table_version: TableVersion,
+    /// The catalogue as the consumer's SQL query returned it.
+    pub rows: Vec<RecordBatch>,
+}
+
+/// The slice, ready to run against a mesh's endpoints.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    endpoints: Endpoints,
+    schemas: PathBuf,
+    suffix: String,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn name(base: &str, suffix: &str) -> Result<DomainName> {
+    Ok(DomainName::new(format!("{base}{suffix}"))?)
+}
+
+impl Slice {
+    /// A slice against `endpoints`, loading schemas from the directory `schemas`.
+    pub fn new(endpoints: Endpoints, schemas: impl Into<PathBuf>) -> Self {
+        Self {
+            endpoints,
+            schemas: schemas.into(),
+            suffix: String::new(),
+        }
+    }
+
+    /// Appends `suffix` to every domain name, so that runs sharing a broker and catalog do
+    /// not meet. Default: none (`interactions`, `songs`, `recommendations`).
+    #[must_use]
+    pub fn with_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.suffix = suffix.into();
+        self
+    }
+
+    /// Runs every hop, telling `say` about each.
+    pub async fn run(&self, mut say: impl FnMut(String)) -> Result<SliceReport> {
+        let endpoints = &self.endpoints;
+        let interactions = name("interactions", &self.suffix)?;
+        let songs = name("songs", &self.suffix)?;
+        let recommendations = name("recommendations", &self.suffix)?;
+
+        // 1. A producer domain registers its schema and opens its stream.
+        let producer = DomainProducer::connect(
+            Domain {
+                name: interactions.clone(),
+                owner: "team-interactions".into(),
+                description: "What listeners do".into(),
+            },
+            endpoints,
+        )
+        .await?;
+        let played_schema =
+            AvroSchema::record_from_file(self.schemas.join("interactions/Played.avsc"))?;
+        let played = producer
+            .stream(StreamName::new("played")?, played_schema)
+            .with_partitions(1)
+            .await?;
+        say(format!(
+            "registry   {} registered {} as schema id {} (subject {}-value)",
+            interactions,
+            played.schema().full_name(),
+            played.schema_id(),
+            played.topic()
+        ));
+
+        // 2. An invalid event never reaches Kafka.
+        let invalid = Value::Record(vec![
+            ("user_id".into(), Value::String("user-1".into())),
+            ("song_id".into(), Value::String("forty-two".into())),
+            ("ms_played".into(), Value::Int(183_000)),
+            ("played_at".into(), Value::Long(now_ms())),
+            ("device".into(), Value::String("TOASTER".into())),
+        ]);
+        let refusal = match played.send(Some("user-1"), invalid).await {
+            Err(e) if e.validation().is_some() => e,
+            Err(e) => return Err(e.into()),
+            Ok(d) => {
+                return Err(Error::Slice {
+                    hop: "validation",
+                    reason: format!("an invalid event was delivered at offset {}", d.offset),
+                });
+            }
+        };
+        say(format!("validate   refused before sending: {refusal}"));
+
+        // 3. A valid event is published.
+        let event = Value::Record(vec![
+            ("user_id".into(), Value::String("user-1".into())),
+            ("song_id".into(), Value::Long(42)),
+            ("ms_played".into(), Value::Int(183_000)),
+            ("played_at".into(), Value::Long(now_ms())),
+            ("device".into(), Value::String("MOBILE".into())),
+            ("context".into(), Value::String("playlist:focus".into())),
+        ]);
+        let delivery = played.send(Some("user-1"), event).await?;
+        say(format!(
+            "publish    {} partition {} offset {} (event id {})",
+            played.topic(),
+            delivery.partition,
+            delivery.offset,
+            delivery.event_id
+        ));
+
+        // 4. A consumer domain decodes it back through the registry.
+        let consumer = DomainConsumer::connect(recommendations.clone(), endpoints).await?;
+        let subscription = consumer
+            .subscribe(vec![played.topic().clone()])
+            .with_start_from(StartFrom::Earliest)
+            .start()?;
+        let received = tokio::time::timeout(RECEIVE_TIMEOUT, subscription.next())
+            .await
+            .map_err(|_| Error::Slice {
+                hop: "consume",
+                reason: format!("no event within {RECEIVE_TIMEOUT:?}"),
+            })??;
+        subscription.commit(&received)?;
+        say(format!(
+            "consume    {} decoded {}[{}]@{} with schema id {}: {}",
+            recommendations,
+            received.topic,
+            received.partition,
+            received.offset,
+            received.schema_id,
+            describe(&received.value)
+        ));
+
+        // 5. A producer domain snapshots a data product.
+        let songs_producer = DomainProducer::connect(
+            Domain {
+                name: songs.clone(),
+                owner: "team-songs".into(),
+                description: "The song catalogue".into(),
+            },
+            endpoints,
+        )
+        .await?;
+        let catalogue = ProductName::new("catalogue")?;
+        let song_schema = AvroSchema::record_from_file(self.schemas.join("songs/Song.avsc"))?;
+        let song_schema_id = songs_producer
+            .register_table_schema(&catalogue, &song_schema)
+            .await?;
+        let table_version = songs_producer
+            .snapshot(catalogue.clone(), vec![songs_batch()?])
+            .with_mode(WriteMode::Overwrite)
+            .with_schema_id(song_schema_id)
+            .with_description("Every song that can be played")
+            .await?;
+        let product = ProductId::new(&songs, &catalogue);
+        say(format!(
+            "snapshot   {} version {}: {} rows, {} bytes, schema id {}",
+            product, table_version.version, table_version.rows, table_version.bytes, song_schema_id
+        ));
+
+        // 6. A consumer domain finds the product in the catalog and queries it.
+        let data = consumer.static_data();
+        let opened = data.open(&product).await?;
+        let rows = data
+            .sql(&format!(
+                "SELECT song_id, title, artist, genre FROM {product} ORDER BY song_id"
+            ))
+            .await?;
+        let table = deltalake::arrow::util::pretty::pretty_format_batches(&rows)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        say(format!(
+            "query      {recommendations} read {product} version {opened} through the catalog:\n{table}"
+        ));
+
+        producer.flush(Duration::from_secs(10))?;
+        Ok(SliceReport {
+            played_schema_id: played.schema_id(),
+            refusal,
+            delivery,
+            received,
+            product,
+            song_schema_id,
+            table_version,
+            rows,
+        })
+    }
+}
+
+/// The catalogue rows the slice snapshots.
+fn songs_batch() -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("song_id", DataType::Int64, false),
+        Field::new("title", DataType::Utf8, false),
+        Field::new("artist", DataType::Utf8, false),
+        Field::new("genre", DataType::Utf8, false),
+        Field::new("duration_ms", DataType::Int32, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![7, 42, 99])),
+            Arc::new(StringArray::from(vec![
+                "Blue in Green",
+                "So What",
+                "Teardrop",
+            ])),
+            Arc::new(StringArray::from(vec![
+                "Miles Davis",
+                "Miles Davis",
+                "Massive Attack",
+            ])),
+            Arc::new(StringArray::from(vec!["jazz", "jazz", "trip-hop"])),
+            Arc::new(Int32Array::from(vec![337_000, 562_000, 330_000])),
+        ],
+    )
+    .map_err(|e| Error::Slice {
+        hop: "snapshot",
+        reason: e.to_string(),
+    })
+}
+
+/// A one-line rendering of a record for people.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Record(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", describe(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Union(_, v) => describe(v),
+        Value::String(s) | Value::Enum(_, s) => s.clone(),
+        Value::Null => "null".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Long(l) | Value::TimestampMillis(l) => l.to_string(),
+        other => format!("{other:?}"),
+    }
+}
