@@ -45,6 +45,7 @@ pub mod names;
 pub mod wire;
 
 pub use apache_avro;
+pub use avro::compat::{self, Incompatibility, Level};
 pub use avro::{AvroSchema, FieldError, ValidationError};
 pub use config::{
     CatalogConfig, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig, Pinned, Secret,

@@ -5,7 +5,9 @@
 //! schema, its named types, its registry text), so validating and encoding a record never
 //! rebuilds schema state.
 
+pub mod compat;
 mod conform;
+pub mod table;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -68,6 +70,31 @@ impl AvroSchema {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Parses a schema that uses named types defined by other schemas (Confluent schema
+    /// references). `references` are the texts of those schemas, each defined before any
+    /// schema that uses it.
+    pub fn parse_with_references(text: &str, origin: &str, references: &[&str]) -> Result<Self> {
+        if references.is_empty() {
+            return Self::parse(text, origin);
+        }
+        let parse_error = |source| Error::SchemaParse {
+            origin: origin.to_owned(),
+            source: Box::new(source),
+        };
+        let (schema, dependencies) =
+            Schema::parse_str_with_list(text, references).map_err(parse_error)?;
+        // Definitions before their uses: the resolver walks the list in order.
+        let mut all: Vec<&Schema> = dependencies.iter().collect();
+        all.push(&schema);
+        let names = ResolvedSchema::new_with_schemata(all)
+            .map_err(parse_error)?
+            .get_names()
+            .iter()
+            .map(|(name, schema)| (name.clone(), (*schema).clone()))
+            .collect();
+        Ok(Self::assemble(schema, names, text.trim().to_owned()))
+    }
+
     fn from_parsed(schema: Schema, text: String, origin: &str) -> Result<Self> {
         let names = ResolvedSchema::try_from(&schema)
             .map_err(|source| Error::SchemaParse {
@@ -78,18 +105,22 @@ impl AvroSchema {
             .iter()
             .map(|(name, schema)| (name.clone(), (*schema).clone()))
             .collect();
+        Ok(Self::assemble(schema, names, text))
+    }
+
+    fn assemble(schema: Schema, names: HashMap<Name, Schema>, text: String) -> Self {
         let full_name = match schema.name() {
             Some(name) => name.fullname(None),
             None => format!("{:?}", apache_avro::schema::SchemaKind::from(&schema)).to_lowercase(),
         };
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 schema,
                 names,
                 text,
                 full_name,
             }),
-        })
+        }
     }
 
     /// Like [`AvroSchema::parse`], but refuses anything but a record: events and table rows
@@ -210,6 +241,31 @@ mod tests {
                 ("ms_played".into(), Value::Int(0)),
             ])
         );
+        Ok(())
+    }
+
+    #[test]
+    fn references_resolve_named_types_of_other_schemas() -> Result<()> {
+        let device = r#"{"type":"enum","name":"Device","namespace":"mesh.common","symbols":["MOBILE","WEB"]}"#;
+        let event = r#"{"type":"record","name":"Played","namespace":"mesh.interactions",
+            "fields":[{"name":"device","type":"mesh.common.Device"}]}"#;
+        assert!(AvroSchema::parse(event, "alone").is_err());
+        let schema = AvroSchema::parse_with_references(event, "with refs", &[device])?;
+        let ok = schema.conform(Value::Record(vec![(
+            "device".into(),
+            Value::String("WEB".into()),
+        )]))?;
+        assert_eq!(
+            ok,
+            Value::Record(vec![("device".into(), Value::Enum(1, "WEB".into()))])
+        );
+        let err = schema
+            .conform(Value::Record(vec![(
+                "device".into(),
+                Value::String("TV".into()),
+            )]))
+            .expect_err("unknown symbol");
+        assert_eq!(err.errors[0].path, "$.device");
         Ok(())
     }
 

@@ -1,0 +1,429 @@
+//! Avro records as table columns, and which schema changes a Delta table can take.
+//!
+//! A data product's table holds rows of an Avro record. Delta can evolve a table's schema
+//! only in some ways: it can add nullable columns, relax a column to nullable and widen
+//! some types, but it cannot drop a column that rows must fill, narrow a type, or touch a
+//! partition column. The registry's compatibility levels know nothing of this, so a schema
+//! change that BACKWARD allows can still break a table; [`evolution`] says why.
+
+use std::fmt;
+
+use apache_avro::Schema;
+use apache_avro::schema::{Name, UuidSchema};
+
+use super::AvroSchema;
+
+/// A column's type, as Delta (and Arrow) see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ColumnType {
+    /// `boolean`.
+    Boolean,
+    /// 32-bit integer (Avro `int`, `time-millis`).
+    Int,
+    /// 64-bit integer (Avro `long`, `time-micros`).
+    Long,
+    /// 32-bit float.
+    Float,
+    /// 64-bit float.
+    Double,
+    /// UTF-8 text (Avro `string`, `enum`, `uuid`).
+    String,
+    /// Bytes (Avro `bytes`, `fixed`, `duration`).
+    Binary,
+    /// Days since the epoch.
+    Date,
+    /// An instant, UTC (Avro `timestamp-*`).
+    Timestamp,
+    /// A wall-clock time without zone (Avro `local-timestamp-*`).
+    TimestampNtz,
+    /// Fixed-point decimal.
+    Decimal {
+        /// Total digits.
+        precision: usize,
+        /// Digits after the point.
+        scale: usize,
+    },
+    /// A nested record.
+    Struct(Vec<Column>),
+    /// A list.
+    Array {
+        /// The element type.
+        element: Box<ColumnType>,
+        /// Whether elements may be null.
+        contains_null: bool,
+    },
+    /// A map with string keys.
+    Map {
+        /// The value type.
+        value: Box<ColumnType>,
+        /// Whether values may be null.
+        contains_null: bool,
+    },
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Boolean => f.write_str("boolean"),
+            Self::Int => f.write_str("integer"),
+            Self::Long => f.write_str("long"),
+            Self::Float => f.write_str("float"),
+            Self::Double => f.write_str("double"),
+            Self::String => f.write_str("string"),
+            Self::Binary => f.write_str("binary"),
+            Self::Date => f.write_str("date"),
+            Self::Timestamp => f.write_str("timestamp"),
+            Self::TimestampNtz => f.write_str("timestamp_ntz"),
+            Self::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+            Self::Struct(_) => f.write_str("struct"),
+            Self::Array { element, .. } => write!(f, "array<{element}>"),
+            Self::Map { value, .. } => write!(f, "map<string,{value}>"),
+        }
+    }
+}
+
+/// A column: a field of the row record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The field name.
+    pub name: String,
+    /// Its type.
+    pub data_type: ColumnType,
+    /// Whether it may be null (an Avro union with `null`).
+    pub nullable: bool,
+}
+
+/// The columns of a record schema; an error names the first field no table can hold.
+pub fn columns(schema: &AvroSchema) -> Result<Vec<Column>, String> {
+    match column_type(schema, schema.schema(), None, "$")? {
+        (ColumnType::Struct(columns), _) => Ok(columns),
+        (other, _) => Err(format!("a table row must be a record, found {other}")),
+    }
+}
+
+/// The column type of `s` and whether it is nullable.
+fn column_type(
+    root: &AvroSchema,
+    s: &Schema,
+    ns: Option<&str>,
+    path: &str,
+) -> Result<(ColumnType, bool), String> {
+    Ok(match s {
+        Schema::Ref { name } => {
+            let full: Name = name.fully_qualified_name(ns).into_owned();
+            let target = root
+                .named(&full)
+                .ok_or_else(|| format!("{path}: unknown type {}", full.fullname(None)))?;
+            return column_type(root, target, full.namespace(), path);
+        }
+        Schema::Union(u) => {
+            let non_null: Vec<&Schema> = u
+                .variants()
+                .iter()
+                .filter(|v| !matches!(v, Schema::Null))
+                .collect();
+            match non_null.as_slice() {
+                [only] => (column_type(root, only, ns, path)?.0, true),
+                _ => {
+                    return Err(format!(
+                        "{path}: a union of several types cannot be a table column; use a record with one optional field per type"
+                    ));
+                }
+            }
+        }
+        Schema::Null => return Err(format!("{path}: a column cannot be always null")),
+        Schema::Boolean => (ColumnType::Boolean, false),
+        Schema::Int | Schema::TimeMillis => (ColumnType::Int, false),
+        Schema::Long | Schema::TimeMicros => (ColumnType::Long, false),
+        Schema::Float => (ColumnType::Float, false),
+        Schema::Double => (ColumnType::Double, false),
+        Schema::String | Schema::Enum(_) | Schema::Uuid(UuidSchema::String) => {
+            (ColumnType::String, false)
+        }
+        Schema::Uuid(_)
+        | Schema::Bytes
+        | Schema::Fixed(_)
+        | Schema::Duration(_)
+        | Schema::BigDecimal => (ColumnType::Binary, false),
+        Schema::Date => (ColumnType::Date, false),
+        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
+            (ColumnType::Timestamp, false)
+        }
+        Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => (ColumnType::TimestampNtz, false),
+        Schema::Decimal(d) => (
+            ColumnType::Decimal {
+                precision: d.precision,
+                scale: d.scale,
+            },
+            false,
+        ),
+        Schema::Array(a) => {
+            let (element, contains_null) = column_type(root, &a.items, ns, &format!("{path}[]"))?;
+            (
+                ColumnType::Array {
+                    element: Box::new(element),
+                    contains_null,
+                },
+                false,
+            )
+        }
+        Schema::Map(m) => {
+            let (value, contains_null) = column_type(root, &m.types, ns, &format!("{path}{{}}"))?;
+            (
+                ColumnType::Map {
+                    value: Box::new(value),
+                    contains_null,
+                },
+                false,
+            )
+        }
+        Schema::Record(r) => {
+            let inner_ns = r.name.namespace().or(ns);
+            let mut columns = Vec::with_capacity(r.fields.len());
+            for field in &r.fields {
+                let (data_type, nullable) = column_type(
+                    root,
+                    &field.schema,
+                    inner_ns,
+                    &format!("{path}.{}", field.name),
+                )?;
+                columns.push(Column {
+                    name: field.name.clone(),
+                    data_type,
+                    nullable,
+                });
+            }
+            (ColumnType::Struct(columns), false)
+        }
+    })
+}
+
+/// Whether Delta can widen `old` to `new` in place (the type-widening table feature).
+fn widens(old: &ColumnType, new: &ColumnType) -> bool {
+    use ColumnType as T;
+    matches!(
+        (old, new),
+        (T::Int, T::Long | T::Double) | (T::Float, T::Double) | (T::Date, T::TimestampNtz)
+    ) || matches!(
+        (old, new),
+        (T::Decimal { precision: p1, scale: s1 }, T::Decimal { precision: p2, scale: s2 })
+            if p2 >= p1 && s2 >= s1 && p2 - s2 >= p1 - s1
+    )
+}
+
+/// Every reason a table holding rows of `old` cannot take rows of `new`; empty when Delta
+/// can evolve the table. `partition_columns` may not change at all.
+pub fn evolution(old: &AvroSchema, new: &AvroSchema, partition_columns: &[String]) -> Vec<String> {
+    let (old_columns, new_columns) = match (columns(old), columns(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) => return vec![format!("the table's current schema cannot be a table: {e}")],
+        (_, Err(e)) => return vec![format!("the new schema cannot be a table: {e}")],
+    };
+    let mut problems = Vec::new();
+    for partition in partition_columns {
+        let old_col = old_columns.iter().find(|c| &c.name == partition);
+        let new_col = new_columns.iter().find(|c| &c.name == partition);
+        match (old_col, new_col) {
+            (Some(o), Some(n)) if o != n => problems.push(format!(
+                "partition column `{partition}` changes from {}{} to {}{}: partition columns cannot change",
+                o.data_type,
+                if o.nullable { " (nullable)" } else { "" },
+                n.data_type,
+                if n.nullable { " (nullable)" } else { "" },
+            )),
+            (Some(_), None) => problems.push(format!(
+                "partition column `{partition}` is dropped: partition columns cannot change"
+            )),
+            _ => {}
+        }
+    }
+    compare(
+        &old_columns,
+        &new_columns,
+        "",
+        partition_columns,
+        &mut problems,
+    );
+    problems
+}
+
+fn compare(
+    old: &[Column],
+    new: &[Column],
+    prefix: &str,
+    partitions: &[String],
+    problems: &mut Vec<String>,
+) {
+    let is_partition = |name: &str| prefix.is_empty() && partitions.iter().any(|p| p == name);
+    for o in old {
+        let path = format!("{prefix}{}", o.name);
+        if is_partition(&o.name) {
+            continue;
+        }
+        match new.iter().find(|n| n.name == o.name) {
+            None if !o.nullable => problems.push(format!(
+                "column `{path}` ({}, not null) is dropped: every row must hold it, so Delta cannot write rows without it",
+                o.data_type
+            )),
+            None => {}
+            Some(n) => {
+                if o.nullable && !n.nullable {
+                    problems.push(format!(
+                        "column `{path}` becomes non-null: rows already in the table may hold nulls"
+                    ));
+                }
+                compare_types(&o.data_type, &n.data_type, &path, problems);
+            }
+        }
+    }
+    for n in new {
+        if !old.iter().any(|o| o.name == n.name) && !n.nullable {
+            problems.push(format!(
+                "column `{prefix}{}` ({}) is added as non-null: rows already in the table have no value for it; make it nullable (a union with null)",
+                n.name, n.data_type
+            ));
+        }
+    }
+}
+
+fn compare_types(old: &ColumnType, new: &ColumnType, path: &str, problems: &mut Vec<String>) {
+    use ColumnType as T;
+    match (old, new) {
+        (T::Struct(o), T::Struct(n)) => compare(o, n, &format!("{path}."), &[], problems),
+        (
+            T::Array {
+                element: o,
+                contains_null: on,
+            },
+            T::Array {
+                element: n,
+                contains_null: nn,
+            },
+        )
+        | (
+            T::Map {
+                value: o,
+                contains_null: on,
+            },
+            T::Map {
+                value: n,
+                contains_null: nn,
+            },
+        ) => {
+            if *on && !*nn {
+                problems.push(format!(
+                    "elements of `{path}` become non-null: stored elements may be null"
+                ));
+            }
+            compare_types(o, n, &format!("{path}[]"), problems);
+        }
+        (o, n) if o == n || widens(o, n) => {}
+        (o, n) if widens(n, o) => problems.push(format!(
+            "column `{path}` narrows from {o} to {n}: values already stored may not fit"
+        )),
+        (o, n) => problems.push(format!(
+            "column `{path}` changes type from {o} to {n}: Delta cannot convert stored values"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fields: &str) -> AvroSchema {
+        let text = format!(r#"{{"type":"record","name":"Row","fields":[{fields}]}}"#);
+        AvroSchema::parse(&text, "test").unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    const BASE: &str = r#"{"name":"id","type":"long"},{"name":"genre","type":"string"},{"name":"plays","type":"int"},{"name":"note","type":["null","string"],"default":null}"#;
+
+    fn problems(new_fields: &str) -> Vec<String> {
+        evolution(&record(BASE), &record(new_fields), &["genre".to_owned()])
+    }
+
+    #[test]
+    fn maps_avro_to_columns() -> Result<(), String> {
+        let cols = columns(&record(
+            r#"{"name":"a","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},
+               {"name":"e","type":{"type":"enum","name":"E","symbols":["X"]}},
+               {"name":"xs","type":{"type":"array","items":["null","int"]}},
+               {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}}"#,
+        ))?;
+        assert_eq!(cols[0].data_type, ColumnType::Timestamp);
+        assert!(cols[0].nullable);
+        assert_eq!(cols[1].data_type, ColumnType::String);
+        assert_eq!(
+            cols[2].data_type,
+            ColumnType::Array {
+                element: Box::new(ColumnType::Int),
+                contains_null: true
+            }
+        );
+        assert_eq!(
+            cols[3].data_type,
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        );
+        let err = columns(&record(r#"{"name":"u","type":["int","string"]}"#)).expect_err("union");
+        assert!(err.starts_with("$.u: a union of several types"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn legal_evolutions_pass() {
+        // A nullable column added, a nullable column dropped, int widened to long,
+        // a non-null column relaxed to nullable.
+        let fine = r#"{"name":"id","type":["null","long"]},{"name":"genre","type":"string"},{"name":"plays","type":"long"},{"name":"device","type":["null","string"],"default":null}"#;
+        assert_eq!(problems(fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn illegal_evolutions_say_why() {
+        let cases = [
+            (
+                r#"{"name":"id","type":"int"},{"name":"genre","type":"string"},{"name":"plays","type":"int"}"#,
+                "column `id` narrows from long to integer",
+            ),
+            (
+                r#"{"name":"genre","type":"string"},{"name":"plays","type":"int"}"#,
+                "column `id` (long, not null) is dropped",
+            ),
+            (
+                r#"{"name":"id","type":"long"},{"name":"genre","type":["null","string"]},{"name":"plays","type":"int"}"#,
+                "partition column `genre` changes from string to string (nullable)",
+            ),
+            (
+                r#"{"name":"id","type":"long"},{"name":"plays","type":"int"}"#,
+                "partition column `genre` is dropped",
+            ),
+            (
+                &format!(r#"{BASE},{{"name":"device","type":"string","default":"web"}}"#),
+                "column `device` (string) is added as non-null",
+            ),
+            (
+                r#"{"name":"id","type":"long"},{"name":"genre","type":"string"},{"name":"plays","type":"string"},{"name":"note","type":"string"}"#,
+                "column `plays` changes type from integer to string",
+            ),
+        ];
+        for (new, expected) in cases {
+            let found = problems(new);
+            assert!(
+                found.iter().any(|p| p.starts_with(expected)),
+                "{expected}: {found:?}"
+            );
+        }
+        let found = problems(
+            r#"{"name":"id","type":"long"},{"name":"genre","type":"string"},{"name":"plays","type":"int"},{"name":"note","type":"string"}"#,
+        );
+        assert_eq!(
+            found,
+            ["column `note` becomes non-null: rows already in the table may hold nulls"]
+        );
+    }
+}
