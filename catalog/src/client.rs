@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use mesh_core::{AvroSchema, DomainName, ProductId, Subject};
+use mesh_core::{AvroSchema, DomainName, ProductId, Subject, TopicName};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,9 +11,13 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::model::registry::{
-    CONTENT_TYPE, ErrorBody, RegisterSchema, RegisteredId, SchemaById, SubjectVersion,
+    CONTENT_TYPE, CompatibilityCheck, ConfigUpdate, ErrorBody, RegisterSchema, RegisteredId,
+    SchemaById, SubjectVersion,
 };
-use crate::model::{DataProduct, Domain, SchemaId, TableVersion};
+use crate::model::{
+    AuditEntry, CreatedToken, DataProduct, Domain, Grant, NewToken, ProductHealth, SchemaId,
+    StreamHead, TableVersion,
+};
 
 /// A client of one catalog. Cheap to clone: clones share the connection pool.
 #[derive(Clone)]
@@ -86,7 +90,15 @@ impl CatalogClient {
         segments: &[&str],
         body: Option<&B>,
     ) -> Result<T> {
-        let url = self.url(segments);
+        self.call_url(method, self.url(segments), body).await
+    }
+
+    async fn call_url<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<T> {
         let path = url.path().to_owned();
         let method_name = method_name(&method);
         let mut request = self
@@ -150,6 +162,8 @@ impl CatalogClient {
             schema: schema.text().to_owned(),
             schema_type: None,
             references: Vec::new(),
+            id: None,
+            version: None,
         };
         let id: RegisteredId = self
             .call(
@@ -164,6 +178,48 @@ impl CatalogClient {
     /// The schema registered with `id`.
     pub async fn schema_by_id(&self, id: SchemaId) -> Result<SchemaById> {
         self.get(&["schemas", "ids", &id.to_string()]).await
+    }
+
+    /// Whether `schema` could be registered under `subject` now: the subject's compatibility
+    /// level and, when the subject feeds a product's table, what the table can take. Returns
+    /// the reasons it could not (empty when it could).
+    pub async fn check_compatibility(
+        &self,
+        subject: &Subject,
+        schema: &AvroSchema,
+    ) -> Result<Vec<String>> {
+        let body = RegisterSchema {
+            schema: schema.text().to_owned(),
+            schema_type: None,
+            references: Vec::new(),
+            id: None,
+            version: None,
+        };
+        let mut url = self.url(&["compatibility", "subjects", subject.as_str(), "versions"]);
+        url.set_query(Some("verbose=true"));
+        let check: CompatibilityCheck = self.call_url(Method::POST, url, Some(&body)).await?;
+        Ok(if check.is_compatible {
+            Vec::new()
+        } else {
+            check
+                .messages
+                .unwrap_or_else(|| vec!["incompatible".to_owned()])
+        })
+    }
+
+    /// Sets the compatibility level of `subject`.
+    pub async fn set_compatibility(
+        &self,
+        subject: &Subject,
+        level: mesh_core::Level,
+    ) -> Result<()> {
+        let body = ConfigUpdate {
+            compatibility: level.to_string(),
+        };
+        let _: ConfigUpdate = self
+            .call(Method::PUT, &["config", subject.as_str()], Some(&body))
+            .await?;
+        Ok(())
     }
 
     /// The newest live version of `subject`.
@@ -212,6 +268,75 @@ impl CatalogClient {
     /// Every data product.
     pub async fn products(&self) -> Result<Vec<DataProduct>> {
         self.get(&["api", "v1", "products"]).await
+    }
+
+    /// Products whose id, description or tags contain every word of `query`.
+    pub async fn search(&self, query: &str) -> Result<Vec<DataProduct>> {
+        let mut url = self.url(&["api", "v1", "search"]);
+        url.query_pairs_mut().append_pair("q", query);
+        self.call_url::<(), _>(Method::GET, url, None).await
+    }
+
+    /// Freshness of a product from both planes, against its SLA.
+    pub async fn product_health(&self, id: &ProductId) -> Result<ProductHealth> {
+        self.get(&["api", "v1", "products", id.as_str(), "health"])
+            .await
+    }
+
+    /// Lets `consumer` read `product`'s table.
+    pub async fn grant(&self, product: &ProductId, consumer: &DomainName) -> Result<Grant> {
+        let body = serde_json::json!({ "consumer_domain": consumer });
+        self.call(
+            Method::POST,
+            &["api", "v1", "products", product.as_str(), "grants"],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Withdraws `consumer`'s read access to `product`.
+    pub async fn revoke(&self, product: &ProductId, consumer: &DomainName) -> Result<()> {
+        let _: serde_json::Value = self
+            .call::<(), _>(
+                Method::DELETE,
+                &[
+                    "api",
+                    "v1",
+                    "products",
+                    product.as_str(),
+                    "grants",
+                    consumer.as_str(),
+                ],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Reports the newest offsets of a stream's partitions (next offsets to be written).
+    pub async fn report_heads(&self, topic: &TopicName, heads: &[StreamHead]) -> Result<()> {
+        let _: Vec<StreamHead> = self
+            .call(
+                Method::PUT,
+                &["api", "v1", "streams", topic.as_str(), "heads"],
+                Some(heads),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a token (admin only); the answer holds the secret, once.
+    pub async fn create_token(&self, request: &NewToken) -> Result<CreatedToken> {
+        self.call(Method::POST, &["api", "v1", "tokens"], Some(request))
+            .await
+    }
+
+    /// The newest audit entries (admin only).
+    pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut url = self.url(&["api", "v1", "audit"]);
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        self.call_url::<(), _>(Method::GET, url, None).await
     }
 
     /// Records a new version of a product's table.

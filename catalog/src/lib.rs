@@ -46,5 +46,6 @@ pub mod server;
 pub use client::CatalogClient;
 pub use error::{Error, Result};
 pub use model::{
-    DataProduct, Domain, PartitionOffset, SchemaId, Sla, StreamPort, TablePort, TableVersion,
+    AuditEntry, CreatedToken, DataProduct, Domain, Grant, NewToken, PartitionOffset, ProductHealth,
+    SchemaId, Sla, StreamHead, StreamLag, StreamPort, TablePort, TableVersion, TokenInfo,
 };

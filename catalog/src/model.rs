@@ -19,6 +19,10 @@ pub struct Domain {
     pub description: String,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// A data product: one governance record for what a domain publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataProduct {
@@ -39,6 +43,25 @@ pub struct DataProduct {
     /// The Delta table of the product, if it has one.
     #[serde(default)]
     pub table_port: Option<TablePort>,
+    /// Set in answers to readers without a grant: the product has a table, but its
+    /// location is withheld.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub table_location_hidden: bool,
+}
+
+impl DataProduct {
+    /// A product with no ports, tags or SLA yet.
+    pub fn new(id: ProductId, description: impl Into<String>) -> Self {
+        Self {
+            id,
+            description: description.into(),
+            tags: Vec::new(),
+            sla: None,
+            stream_ports: Vec::new(),
+            table_port: None,
+            table_location_hidden: false,
+        }
+    }
 }
 
 /// A freshness promise.
@@ -79,6 +102,10 @@ pub struct TablePort {
     /// The table's partition columns, in order.
     #[serde(default)]
     pub partition_columns: Vec<String>,
+    /// The stream a sink writes into this table, if one does: new value schemas of that
+    /// stream are then also checked against what the table can take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_topic: Option<TopicName>,
 }
 
 /// The Kafka position a table version contains up to: offsets are next-to-read, as Kafka
@@ -112,6 +139,120 @@ pub struct TableVersion {
     pub committed_at_ms: i64,
 }
 
+/// A consumer domain's read access to a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The product.
+    pub product: ProductId,
+    /// The consumer domain that may read it.
+    pub consumer_domain: DomainName,
+    /// Who granted it.
+    pub granted_by: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub granted_at_ms: i64,
+}
+
+/// A request for a new bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    /// The domain the token acts for; none makes an admin token.
+    #[serde(default)]
+    pub domain: Option<DomainName>,
+    /// What the token is for.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A bearer token as the catalog lists it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The token's id, for revoking it.
+    pub id: String,
+    /// The domain it acts for; none for admin tokens.
+    pub domain: Option<DomainName>,
+    /// What it is for.
+    pub description: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A token just created: the secret is in this answer only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The token's description.
+    pub info: TokenInfo,
+    /// The bearer token; store it now, the catalog keeps only its hash.
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("info", &self.info)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One audited mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Increasing id.
+    pub id: i64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Who: `admin`, `domain:<name>`, `dev` (authentication off).
+    pub actor: String,
+    /// What kind of change, e.g. `schema.register`.
+    pub action: String,
+    /// What it changed, e.g. a subject or product id.
+    pub target: String,
+    /// Details, e.g. the schema id registered.
+    pub detail: String,
+}
+
+/// The newest offset of one partition of a stream: the next offset to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHead {
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to be written.
+    pub offset: i64,
+}
+
+/// How fresh a product is, from both planes, against its SLA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductHealth {
+    /// The product.
+    pub product: ProductId,
+    /// `fresh`, `stale` or `unknown` (no SLA, or nothing to measure yet).
+    pub status: String,
+    /// The SLA, if any.
+    pub sla: Option<Sla>,
+    /// The newest table version, if any.
+    pub table_version: Option<i64>,
+    /// Seconds since the newest table version was committed.
+    pub table_age_secs: Option<f64>,
+    /// Per stream port fed into the table: how far the table is behind the stream head.
+    pub streams: Vec<StreamLag>,
+    /// Why the status is what it is, for people.
+    pub reasons: Vec<String>,
+}
+
+/// How far a table is behind a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamLag {
+    /// The stream's topic.
+    pub topic: TopicName,
+    /// Events in the stream but not yet in the table, summed over partitions with a known
+    /// head; none when no head was reported.
+    pub lag: Option<i64>,
+}
+
 /// Confluent's registry resources, in its own JSON shapes (camelCase where it uses them).
 pub mod registry {
     use super::SchemaId;
@@ -143,6 +284,53 @@ pub mod registry {
         /// Named types this schema uses from other subjects.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub references: Vec<SchemaReference>,
+        /// The id to register under; only in IMPORT mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id: Option<SchemaId>,
+        /// The version to register as; only in IMPORT mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub version: Option<i64>,
+    }
+
+    /// `POST /compatibility/...` answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CompatibilityCheck {
+        /// The verdict.
+        pub is_compatible: bool,
+        /// Why not, when asked with `verbose=true`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub messages: Option<Vec<String>>,
+    }
+
+    /// `GET /config` answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ConfigAnswer {
+        /// The level in force.
+        pub compatibility_level: String,
+    }
+
+    /// `PUT /config` body and answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ConfigUpdate {
+        /// The level to set.
+        pub compatibility: String,
+    }
+
+    /// `GET/PUT /mode` body and answer.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ModeBody {
+        /// `READWRITE`, `READONLY` or `IMPORT`.
+        pub mode: String,
+    }
+
+    /// A subject and version, as `GET /schemas/ids/{id}/versions` lists them.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SubjectAndVersion {
+        /// The subject.
+        pub subject: String,
+        /// The version.
+        pub version: i64,
     }
 
     /// `POST /subjects/{subject}/versions` answer.

@@ -39,6 +39,15 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] mesh_core::Error),
 
+    /// The consumer domain holds no grant to read the product's table.
+    #[error("domain {domain} holds no grant to read data product {product}; ask its owner for one")]
+    NotGranted {
+        /// The product.
+        product: ProductId,
+        /// The consumer domain.
+        domain: mesh_core::DomainName,
+    },
+
     /// A product has no table to query.
     #[error("data product {product} has no table port")]
     NoTable {

@@ -44,6 +44,12 @@ impl StaticData {
     /// Returns the Delta version opened.
     pub async fn open(&self, product: &ProductId) -> Result<u64> {
         let described = self.consumer.catalog().product(product).await?;
+        if described.table_location_hidden {
+            return Err(Error::NotGranted {
+                product: product.clone(),
+                domain: self.consumer.domain().clone(),
+            });
+        }
         let port = described.table_port.ok_or_else(|| Error::NoTable {
             product: product.clone(),
         })?;

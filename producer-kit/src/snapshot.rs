@@ -160,19 +160,19 @@ impl Snapshot {
         let catalog = self.producer.catalog();
         let mut product = match catalog.product(&self.product).await {
             Ok(p) => p,
-            Err(e) if e.is_not_found() => DataProduct {
-                id: self.product.clone(),
-                description: self.description.clone().unwrap_or_default(),
-                tags: Vec::new(),
-                sla: None,
-                stream_ports: Vec::new(),
-                table_port: None,
-            },
+            Err(e) if e.is_not_found() => DataProduct::new(
+                self.product.clone(),
+                self.description.clone().unwrap_or_default(),
+            ),
             Err(e) => return Err(e.into()),
         };
         let port = TablePort {
             uri: uri.clone(),
             partition_columns: self.partition_columns.clone(),
+            source_topic: product
+                .table_port
+                .as_ref()
+                .and_then(|p| p.source_topic.clone()),
         };
         if product
             .table_port

@@ -78,6 +78,66 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, what)
     }
 
+    /// 403: the caller may not do this.
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, 40301, message)
+    }
+
+    /// 409: the schema is incompatible with earlier versions or with the product's table.
+    pub(crate) fn incompatible(subject: &str, reasons: &[String]) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            409,
+            format!(
+                "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
+                reasons.join("; ")
+            ),
+        )
+    }
+
+    /// 42203: not a compatibility level.
+    pub(crate) fn invalid_compatibility(level: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42203,
+            format!(
+                "Invalid compatibility level: {level:?}. Valid values are BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE, NONE"
+            ),
+        )
+    }
+
+    /// 42204: not a mode.
+    pub(crate) fn invalid_mode(mode: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42204,
+            format!("Invalid mode: {mode:?}. Valid values are READWRITE, READONLY, IMPORT"),
+        )
+    }
+
+    /// 42205: the subject or registry does not allow this in its mode.
+    pub(crate) fn operation_not_permitted(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, 42205, message)
+    }
+
+    /// 42206: other schemas reference this one.
+    pub(crate) fn referenced(ids: &[u32]) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42206,
+            format!("One or more references exist to the schema: schema ids {ids:?}"),
+        )
+    }
+
+    /// 413: the request body is too large.
+    pub(crate) fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            41301,
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
     /// 401: no valid bearer token.
     pub(crate) fn unauthorized() -> Self {
         Self::new(

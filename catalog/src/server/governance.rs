@@ -1,24 +1,28 @@
-//! The governance API under `/api/v1`: domains, data products with their ports, and the
-//! versions of their tables.
+//! The governance API under `/api/v1`: domains, data products with their ports, the
+//! versions of their tables, grants, stream heads, search and health.
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use mesh_core::{DomainName, ProductId};
+use axum::routing::{delete, get, put};
+use axum::{Extension, Router};
+use mesh_core::{DomainName, ProductId, TopicName};
+use serde::Deserialize;
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::store::VersionOutcome;
-use super::{Catalog, parse_body, reply};
-use crate::model::{DataProduct, Domain, TableVersion};
+use super::store::{Audit, VersionOutcome, now_ms};
+use super::{Catalog, JsonBody, reply};
+use crate::model::{DataProduct, Domain, ProductHealth, StreamHead, StreamLag, TableVersion};
 
 /// Catalog error codes, in Confluent's style (HTTP status, then a detail pair).
 mod code {
     pub(super) const DOMAIN_NOT_FOUND: i64 = 40410;
     pub(super) const PRODUCT_NOT_FOUND: i64 = 40411;
     pub(super) const TABLE_VERSION_NOT_FOUND: i64 = 40412;
+    pub(super) const GRANT_NOT_FOUND: i64 = 40413;
     pub(super) const TABLE_VERSION_CONFLICT: i64 = 40910;
     pub(super) const NAME_MISMATCH: i64 = 42210;
 }
@@ -34,6 +38,11 @@ pub(super) fn routes() -> Router<Catalog> {
             get(list_versions).post(post_version),
         )
         .route("/products/{id}/versions/{version}", get(get_version))
+        .route("/products/{id}/grants", get(list_grants).post(post_grant))
+        .route("/products/{id}/grants/{domain}", delete(delete_grant))
+        .route("/products/{id}/health", get(health))
+        .route("/streams/{topic}/heads", put(put_heads).get(get_heads))
+        .route("/search", get(search))
 }
 
 fn domain_name(name: &str) -> ApiResult<DomainName> {
@@ -49,6 +58,22 @@ fn product_not_found(id: &ProductId) -> ApiError {
         code::PRODUCT_NOT_FOUND,
         format!("Data product '{id}' not found."),
     )
+}
+
+/// Hides the table location from readers whose domain holds no grant.
+async fn visible(
+    catalog: &Catalog,
+    principal: &Principal,
+    mut product: DataProduct,
+) -> ApiResult<DataProduct> {
+    if let Some(reader) = principal.reader_domain(&product.id)
+        && product.table_port.is_some()
+        && !catalog.store().has_grant(&product.id, &reader).await?
+    {
+        product.table_port = None;
+        product.table_location_hidden = true;
+    }
+    Ok(product)
 }
 
 async fn list_domains(State(catalog): State<Catalog>) -> ApiResult<Response> {
@@ -71,11 +96,12 @@ async fn get_domain(
 
 async fn put_domain(
     State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(domain): JsonBody<Domain>,
 ) -> ApiResult<Response> {
     let name = domain_name(&name)?;
-    let domain: Domain = parse_body(&body)?;
+    principal.require_owner(&name, "change this domain")?;
     if domain.name != name {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -86,33 +112,51 @@ async fn put_domain(
             ),
         ));
     }
-    catalog.store().upsert_domain(&domain).await?;
-    tracing::info!(domain = %name, "domain saved");
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "domain.save",
+        target: name.as_str(),
+    };
+    catalog.store().upsert_domain(&domain, &audit).await?;
+    tracing::info!(domain = %name, actor = %actor, "domain saved");
     Ok(reply(StatusCode::OK, &domain))
 }
 
-async fn list_products(State(catalog): State<Catalog>) -> ApiResult<Response> {
-    Ok(reply(StatusCode::OK, &catalog.store().products().await?))
+async fn list_products(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Response> {
+    let mut out = Vec::new();
+    for product in catalog.store().products().await? {
+        out.push(visible(&catalog, &principal, product).await?);
+    }
+    Ok(reply(StatusCode::OK, &out))
 }
 
 async fn get_product(
     State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = product_id(&id)?;
     match catalog.store().product(&id).await? {
-        Some(p) => Ok(reply(StatusCode::OK, &p)),
+        Some(p) => Ok(reply(
+            StatusCode::OK,
+            &visible(&catalog, &principal, p).await?,
+        )),
         None => Err(product_not_found(&id)),
     }
 }
 
 async fn put_product(
     State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(product): JsonBody<DataProduct>,
 ) -> ApiResult<Response> {
     let id = product_id(&id)?;
-    let product: DataProduct = parse_body(&body)?;
+    principal.require_owner(&id.domain(), "change this data product")?;
     if product.id != id {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -134,7 +178,13 @@ async fn put_product(
             id.domain()
         )));
     }
-    if !catalog.store().upsert_product(&product).await? {
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "product.save",
+        target: id.as_str(),
+    };
+    if !catalog.store().upsert_product(&product, &audit).await? {
         return Err(ApiError::not_found(
             code::DOMAIN_NOT_FOUND,
             format!(
@@ -143,7 +193,7 @@ async fn put_product(
             ),
         ));
     }
-    tracing::info!(product = %id, "data product saved");
+    tracing::info!(product = %id, actor = %actor, "data product saved");
     Ok(reply(StatusCode::OK, &product))
 }
 
@@ -163,12 +213,23 @@ async fn list_versions(
 
 async fn post_version(
     State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(version): JsonBody<TableVersion>,
 ) -> ApiResult<Response> {
     let id = product_id(&id)?;
-    let version: TableVersion = parse_body(&body)?;
-    match catalog.store().record_table_version(&id, &version).await? {
+    principal.require_owner(&id.domain(), "register versions of this product's table")?;
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "table.version",
+        target: id.as_str(),
+    };
+    match catalog
+        .store()
+        .record_table_version(&id, &version, &audit)
+        .await?
+    {
         VersionOutcome::Recorded(v) => {
             tracing::info!(product = %id, version = v.version, rows = v.rows, "table version registered");
             Ok(reply(StatusCode::OK, &v))
@@ -205,4 +266,231 @@ async fn get_version(
             format!("Data product '{id}' has no table version {version}."),
         )),
     }
+}
+
+/// `POST /products/{id}/grants` body.
+#[derive(Debug, Deserialize)]
+struct GrantRequest {
+    consumer_domain: DomainName,
+}
+
+async fn require_product(catalog: &Catalog, id: &ProductId) -> ApiResult<DataProduct> {
+    catalog
+        .store()
+        .product(id)
+        .await?
+        .ok_or_else(|| product_not_found(id))
+}
+
+async fn list_grants(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = product_id(&id)?;
+    principal.require_owner(&id.domain(), "list this product's grants")?;
+    require_product(&catalog, &id).await?;
+    Ok(reply(StatusCode::OK, &catalog.store().grants(&id).await?))
+}
+
+async fn post_grant(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<GrantRequest>,
+) -> ApiResult<Response> {
+    let id = product_id(&id)?;
+    principal.require_owner(&id.domain(), "grant access to this product")?;
+    require_product(&catalog, &id).await?;
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "grant.add",
+        target: id.as_str(),
+    };
+    match catalog
+        .store()
+        .grant(&id, &request.consumer_domain, &audit)
+        .await?
+    {
+        Some(grant) => Ok(reply(StatusCode::OK, &grant)),
+        None => Err(ApiError::not_found(
+            code::DOMAIN_NOT_FOUND,
+            format!("Domain '{}' not found.", request.consumer_domain),
+        )),
+    }
+}
+
+async fn delete_grant(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path((id, domain)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = product_id(&id)?;
+    let consumer = domain_name(&domain)?;
+    principal.require_owner(&id.domain(), "revoke access to this product")?;
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "grant.revoke",
+        target: id.as_str(),
+    };
+    if catalog.store().revoke(&id, &consumer, &audit).await? {
+        Ok(reply(
+            StatusCode::OK,
+            &serde_json::json!({ "revoked": consumer }),
+        ))
+    } else {
+        Err(ApiError::not_found(
+            code::GRANT_NOT_FOUND,
+            format!("Domain '{consumer}' holds no grant on '{id}'."),
+        ))
+    }
+}
+
+async fn put_heads(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(topic): Path<String>,
+    JsonBody(heads): JsonBody<Vec<StreamHead>>,
+) -> ApiResult<Response> {
+    let topic = TopicName::parse(&topic)?;
+    principal.require_owner(&topic.domain(), "report this stream's heads")?;
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "stream.heads",
+        target: topic.as_str(),
+    };
+    catalog.store().report_heads(&topic, &heads, &audit).await?;
+    Ok(reply(StatusCode::OK, &heads))
+}
+
+async fn get_heads(
+    State(catalog): State<Catalog>,
+    Path(topic): Path<String>,
+) -> ApiResult<Response> {
+    let topic = TopicName::parse(&topic)?;
+    Ok(reply(StatusCode::OK, &catalog.store().heads(&topic).await?))
+}
+
+/// Freshness from both planes: the age of the newest table version against the SLA, and
+/// for each stream the table is fed from, the events reported in the stream but not yet in
+/// the table.
+async fn health(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = product_id(&id)?;
+    let product = require_product(&catalog, &id).await?;
+    let latest = catalog.store().table_version(&id, None).await?;
+    let age = latest
+        .as_ref()
+        .map(|v| (now_ms() - v.committed_at_ms).max(0) as f64 / 1000.0);
+    let mut reasons = Vec::new();
+    let mut streams = Vec::new();
+    let fed_by = product
+        .table_port
+        .as_ref()
+        .and_then(|t| t.source_topic.clone());
+    for port in &product.stream_ports {
+        if Some(&port.topic) != fed_by.as_ref() {
+            continue;
+        }
+        let heads = catalog.store().heads(&port.topic).await?;
+        let lag = (!heads.is_empty()).then(|| {
+            heads
+                .iter()
+                .map(|h| {
+                    let in_table = latest
+                        .as_ref()
+                        .and_then(|v| {
+                            v.offsets
+                                .iter()
+                                .find(|o| o.topic == port.topic && o.partition == h.partition)
+                        })
+                        .map_or(0, |o| o.offset);
+                    (h.offset - in_table).max(0)
+                })
+                .sum()
+        });
+        if let Some(lag) = lag {
+            reasons.push(format!(
+                "{lag} events of {} are not in the table yet",
+                port.topic
+            ));
+        }
+        streams.push(StreamLag {
+            topic: port.topic.clone(),
+            lag,
+        });
+    }
+    let status = match (product.sla, age) {
+        (None, _) => {
+            reasons.push("no SLA is declared".to_owned());
+            "unknown"
+        }
+        (Some(_), None) => {
+            reasons.push("no table version is registered yet".to_owned());
+            "unknown"
+        }
+        (Some(sla), Some(age)) if age > sla.max_staleness_secs as f64 => {
+            reasons.push(format!(
+                "the newest table version is {age:.0} s old, the SLA allows {} s",
+                sla.max_staleness_secs
+            ));
+            "stale"
+        }
+        (Some(sla), Some(age)) => {
+            reasons.push(format!(
+                "the newest table version is {age:.0} s old, within the SLA's {} s",
+                sla.max_staleness_secs
+            ));
+            "fresh"
+        }
+    };
+    Ok(reply(
+        StatusCode::OK,
+        &ProductHealth {
+            product: id,
+            status: status.to_owned(),
+            sla: product.sla,
+            table_version: latest.map(|v| v.version),
+            table_age_secs: age,
+            streams,
+            reasons,
+        },
+    ))
+}
+
+/// Products whose id, domain, description or tags contain every word of `q`, best
+/// matches (most words in the id and tags) first.
+async fn search(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let query = params
+        .get("q")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let mut hits = Vec::new();
+    for product in catalog.store().products().await? {
+        let id = product.id.as_str().to_lowercase();
+        let tags = product.tags.join(" ").to_lowercase();
+        let description = product.description.to_lowercase();
+        let matches = |w: &&str| id.contains(*w) || tags.contains(*w) || description.contains(*w);
+        if words.iter().all(matches) {
+            let score = words
+                .iter()
+                .filter(|w| id.contains(**w) || tags.contains(**w))
+                .count();
+            hits.push((score, product));
+        }
+    }
+    hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let mut out = Vec::with_capacity(hits.len());
+    for (_, product) in hits {
+        out.push(visible(&catalog, &principal, product).await?);
+    }
+    Ok(reply(StatusCode::OK, &out))
 }

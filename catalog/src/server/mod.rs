@@ -1,13 +1,16 @@
 //! The catalog service: the governance API under `/api/v1`, the Confluent schema-registry
-//! API at the root, and `/healthz`.
+//! API at the root, and the operational endpoints `/healthz`, `/readyz` and `/metrics`.
 //!
 //! [`Catalog::open`] opens the store; [`Catalog::router`] is the whole service as an axum
 //! `Router` (tests call it without a socket); [`Catalog::serve`] runs it on a listener
-//! until a shutdown future resolves.
+//! until a shutdown future resolves, then drains in-flight requests.
 
+mod auth;
 mod error;
 mod governance;
+mod metrics;
 mod registry;
+mod security;
 pub mod store;
 
 use std::future::Future;
@@ -15,9 +18,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -29,13 +32,20 @@ use crate::model::registry::CONTENT_TYPE;
 use error::{ApiError, ApiResult};
 pub use store::{Backend, Store};
 
+/// The largest request body accepted. Schemas may be up to [`MAX_SCHEMA_BYTES`]; the rest is
+/// room for the JSON around them.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// The largest schema text accepted.
+pub const MAX_SCHEMA_BYTES: usize = 1024 * 1024;
+
 /// Who may change the catalog.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Auth {
     /// No authentication: every request may read and write. For local development only.
     Disabled,
-    /// Mutations need `Authorization: Bearer <token>` with this admin token; reads are open.
+    /// Every request needs a bearer token: this admin token, or one the catalog issued
+    /// (admin or per domain; stored hashed).
     AdminToken(String),
 }
 
@@ -58,6 +68,7 @@ pub struct Catalog {
 struct Inner {
     store: Store,
     auth: Auth,
+    metrics: metrics::Metrics,
 }
 
 impl Catalog {
@@ -70,7 +81,11 @@ impl Catalog {
     /// A service over an already opened store.
     pub fn with_store(store: Store, auth: Auth) -> Self {
         Self {
-            inner: Arc::new(Inner { store, auth }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                metrics: metrics::Metrics::default(),
+            }),
         }
     }
 
@@ -79,13 +94,29 @@ impl Catalog {
         &self.inner.store
     }
 
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    pub(crate) fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
     /// The whole service as a router.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
             .merge(registry::routes())
-            .nest("/api/v1", governance::routes())
-            .layer(middleware::from_fn_with_state(self.clone(), authenticate))
+            .nest("/api/v1", governance::routes().merge(security::routes()))
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                auth::authenticate,
+            ))
+            .route_layer(middleware::from_fn_with_state(self.clone(), metrics::track))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
     }
 
@@ -105,43 +136,31 @@ impl Catalog {
     }
 }
 
-async fn healthz(State(catalog): State<Catalog>) -> ApiResult<Response> {
+/// The process is up.
+async fn healthz() -> Response {
+    reply(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// The service can answer: its database does.
+async fn readyz(State(catalog): State<Catalog>) -> ApiResult<Response> {
     catalog.store().ping().await?;
     Ok(reply(
         StatusCode::OK,
-        &serde_json::json!({ "status": "ok" }),
+        &serde_json::json!({ "status": "ready" }),
     ))
 }
 
-/// Compares without leaking where two tokens differ.
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+async fn metrics_text(State(catalog): State<Catalog>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        catalog.metrics().render(),
+    )
+        .into_response()
 }
 
-async fn authenticate(State(catalog): State<Catalog>, request: Request, next: Next) -> Response {
-    let reading = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    match &catalog.inner.auth {
-        Auth::Disabled => {}
-        Auth::AdminToken(_) if reading => {}
-        Auth::AdminToken(expected) => {
-            let given = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !given.is_some_and(|g| same_token(g, expected)) {
-                return ApiError::unauthorized().into_response();
-            }
-        }
-    }
-    next.run(request).await
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, 404, "No such resource.")
 }
 
 /// A JSON answer with the registry's media type.
@@ -157,21 +176,27 @@ pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-/// Reads a JSON request body; bodies that do not parse get a 422 saying why.
-pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
-}
+/// A JSON request body. Unlike axum's `Json`, it accepts any content type (Confluent
+/// clients send `application/vnd.schemaregistry.v1+json`, some send none) and answers
+/// failures with Confluent-style bodies: 422 for bodies that do not parse, 413 for bodies
+/// over [`MAX_BODY_BYTES`].
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
 
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same_token("abc", "abc"));
-        assert!(!same_token("abc", "abd"));
-        assert!(!same_token("abc", "abcd"));
-        assert!(!same_token("", "a"));
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large(MAX_BODY_BYTES)
+                } else {
+                    ApiError::unprocessable(format!("Cannot read the request body: {rejection}"))
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
     }
 }

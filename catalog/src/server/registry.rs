@@ -1,69 +1,193 @@
 //! The Confluent schema-registry API, served at the catalog's root so that any Confluent
 //! client (serializers, deserializers, `SchemaRegistryClient`) works against the catalog.
+//!
+//! Registration checks a schema twice: against the subject's earlier versions at its
+//! compatibility level, and, when the subject feeds a data product's table, against what
+//! that Delta table can take (cross-surface compatibility).
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mesh_core::{AvroSchema, Subject};
+use axum::{Extension, Router};
+use mesh_core::compat::{self, Level};
+use mesh_core::{AvroSchema, Subject, avro};
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::store::{StoredSchema, StoredVersion, canonical_json};
-use super::{Catalog, parse_body, reply};
+use super::store::registry::Setting;
+use super::store::{
+    Audit, Candidate, DeleteOutcome, Mode, RegisterContext, RegisterOutcome, StoredSchema,
+    StoredVersion,
+};
+use super::{Catalog, JsonBody, MAX_SCHEMA_BYTES, reply};
 use crate::model::SchemaId;
-use crate::model::registry::{RegisterSchema, RegisteredId, SchemaById, SubjectVersion};
+use crate::model::registry::{
+    CONTENT_TYPE, CompatibilityCheck, ConfigAnswer, ConfigUpdate, ModeBody, RegisterSchema,
+    RegisteredId, SchemaById, SubjectAndVersion, SubjectVersion,
+};
 
 /// The only schema type served so far.
 const AVRO: &str = "AVRO";
 
+type Params = Query<HashMap<String, String>>;
+
 pub(super) fn routes() -> Router<Catalog> {
     Router::new()
+        .route("/", get(root))
         .route("/subjects", get(list_subjects))
-        .route("/subjects/{subject}", post(lookup))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
         .route(
             "/subjects/{subject}/versions",
             get(list_versions).post(register),
         )
-        .route("/subjects/{subject}/versions/{version}", get(get_version))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
         .route(
             "/subjects/{subject}/versions/{version}/schema",
             get(get_version_schema),
         )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
+        .route("/schemas/ids/{id}/subjects", get(subjects_of_id))
+        .route("/schemas/ids/{id}/versions", get(versions_of_id))
         .route("/schemas/types", get(schema_types))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(check_version),
+        )
+        .route(
+            "/config",
+            get(get_global_config)
+                .put(put_global_config)
+                .delete(delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(get_config).put(put_config).delete(delete_config),
+        )
+        .route("/mode", get(get_global_mode).put(put_global_mode))
+        .route(
+            "/mode/{subject}",
+            get(get_mode).put(put_mode).delete(delete_mode),
+        )
 }
 
-/// A schema from a request, checked and put in canonical form.
-struct Candidate {
-    text: String,
-    canonical: String,
+fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-fn check_schema(subject: &str, request: &RegisterSchema) -> ApiResult<Candidate> {
+fn check_subject(subject: &str) -> ApiResult<()> {
+    Subject::new(subject)?;
+    Ok(())
+}
+
+async fn root() -> Response {
+    reply(StatusCode::OK, &serde_json::json!({}))
+}
+
+/// A schema from a request, checked as JSON and put in canonical form.
+fn candidate(request: &RegisterSchema) -> ApiResult<Candidate> {
     match request.schema_type.as_deref() {
-        None | Some(AVRO) => {}
+        None => {}
+        Some(t) if t.eq_ignore_ascii_case(AVRO) => {}
         Some(other) => {
             return Err(ApiError::invalid_schema(format!(
                 "Schema type {other} is not supported; this registry serves AVRO"
             )));
         }
     }
-    if !request.references.is_empty() {
-        return Err(ApiError::invalid_schema(
-            "Schema references are not supported by this registry version",
-        ));
+    if request.schema.len() > MAX_SCHEMA_BYTES {
+        return Err(ApiError::invalid_schema(format!(
+            "Invalid schema: it has {} bytes, the limit is {MAX_SCHEMA_BYTES}",
+            request.schema.len()
+        )));
     }
     let json: serde_json::Value = serde_json::from_str(&request.schema)
         .map_err(|e| ApiError::invalid_schema(format!("Invalid schema: not JSON: {e}")))?;
-    AvroSchema::parse(&request.schema, subject)
-        .map_err(|e| ApiError::invalid_schema(format!("Invalid schema: {e}")))?;
     Ok(Candidate {
+        schema_type: AVRO.to_owned(),
         text: request.schema.clone(),
-        canonical: canonical_json(&json),
+        canonical: super::store::registry::canonical_json(&json),
+        references: request.references.clone(),
     })
+}
+
+fn parse_candidate(
+    candidate: &Candidate,
+    subject: &str,
+    references: &[String],
+) -> ApiResult<AvroSchema> {
+    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+    AvroSchema::parse_with_references(&candidate.text, subject, &refs)
+        .map_err(|e| ApiError::invalid_schema(format!("Invalid schema: {e}")))
+}
+
+/// Parses a candidate, resolving its references through the store first when it has any.
+async fn parsed(catalog: &Catalog, subject: &str, candidate: &Candidate) -> ApiResult<AvroSchema> {
+    if candidate.references.is_empty() {
+        return parse_candidate(candidate, subject, &[]);
+    }
+    match catalog.store().register_context(subject, candidate).await? {
+        Ok(context) => parse_candidate(candidate, subject, &context.candidate_references),
+        Err(missing) => Err(ApiError::invalid_schema(format!(
+            "Invalid schema: {missing}"
+        ))),
+    }
+}
+
+fn stored(version: &StoredVersion, references: &[String]) -> Option<AvroSchema> {
+    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+    AvroSchema::parse_with_references(&version.schema.text, &version.subject, &refs).ok()
+}
+
+/// Every reason `new` may not follow `context.earlier` under `subject`: the level's
+/// checks against earlier versions, then what the product's table can take.
+fn reasons(
+    new: &AvroSchema,
+    context: &RegisterContext,
+    against: Option<&[(StoredVersion, Vec<String>)]>,
+    level: Level,
+) -> Vec<String> {
+    let earlier: Vec<(i64, AvroSchema)> = against
+        .unwrap_or(&context.earlier)
+        .iter()
+        .filter_map(|(v, refs)| stored(v, refs).map(|s| (v.version, s)))
+        .collect();
+    let mut reasons = compat::check(level, new, &earlier);
+    if let Some(table) = &context.table
+        && let Some((current, refs)) = &table.current
+    {
+        let current = StoredVersion {
+            subject: format!("{}-table", table.product),
+            version: 0,
+            schema: current.clone(),
+            deleted: false,
+        };
+        if let Some(current) = stored(&current, refs) {
+            for problem in avro::table::evolution(&current, new, &table.partition_columns) {
+                reasons.push(format!(
+                    "data product {}'s table cannot take it: {problem}",
+                    table.product
+                ));
+            }
+        }
+    }
+    reasons
 }
 
 fn schema_type_field(schema: &StoredSchema) -> Option<String> {
@@ -97,20 +221,28 @@ fn parse_id(id: &str) -> ApiResult<SchemaId> {
         .map_err(|_| ApiError::schema_not_found(format!("Schema {id} not found")))
 }
 
-fn check_subject(subject: &str) -> ApiResult<()> {
-    Subject::new(subject)?;
-    Ok(())
-}
-
-async fn list_subjects(State(catalog): State<Catalog>) -> ApiResult<Response> {
-    Ok(reply(StatusCode::OK, &catalog.store().subjects().await?))
+async fn list_subjects(
+    State(catalog): State<Catalog>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    let prefix = params.get("subjectPrefix").map_or("", String::as_str);
+    let subjects = catalog
+        .store()
+        .subjects(flag(&params, "deleted"), prefix)
+        .await?;
+    Ok(reply(StatusCode::OK, &subjects))
 }
 
 async fn list_versions(
     State(catalog): State<Catalog>,
     Path(subject): Path<String>,
+    Query(params): Params,
 ) -> ApiResult<Response> {
-    let versions = catalog.store().versions(&subject).await?;
+    check_subject(&subject)?;
+    let versions = catalog
+        .store()
+        .versions(&subject, flag(&params, "deleted"))
+        .await?;
     if versions.is_empty() {
         return Err(ApiError::subject_not_found(&subject));
     }
@@ -119,53 +251,85 @@ async fn list_versions(
 
 async fn register(
     State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
     Path(subject): Path<String>,
-    body: Bytes,
+    JsonBody(request): JsonBody<RegisterSchema>,
 ) -> ApiResult<Response> {
     check_subject(&subject)?;
-    let request: RegisterSchema = parse_body(&body)?;
-    let candidate = check_schema(&subject, &request)?;
-    let registered = catalog
+    principal.require_subject(&subject)?;
+    let candidate = candidate(&request)?;
+    let schema = parsed(&catalog, &subject, &candidate).await?;
+    let import = match (request.id, request.version) {
+        (None, None) => None,
+        (Some(id), version) => Some((id, version)),
+        (None, Some(_)) => {
+            return Err(ApiError::unprocessable(
+                "A version can be given only together with an id (IMPORT mode).",
+            ));
+        }
+    };
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "schema.register",
+        target: &subject,
+    };
+    let outcome = catalog
         .store()
-        .register_schema(
-            &subject,
-            AVRO,
-            &candidate.text,
-            &candidate.canonical,
-            &request.references,
-        )
+        .register_schema(&subject, &candidate, import, &audit, |context| {
+            let found = reasons(&schema, context, None, context.level);
+            if found.is_empty() { Ok(()) } else { Err(found) }
+        })
         .await?;
-    if registered.created {
-        tracing::info!(%subject, id = registered.id, version = registered.version, "schema registered");
+    match outcome {
+        RegisterOutcome::Registered { id, version } => {
+            tracing::info!(%subject, id, version, actor = %actor, "schema registered");
+            Ok(reply(StatusCode::OK, &RegisteredId { id }))
+        }
+        RegisterOutcome::Existing { id, .. } => Ok(reply(StatusCode::OK, &RegisteredId { id })),
+        RegisterOutcome::ReadOnly => Err(ApiError::operation_not_permitted(format!(
+            "Subject '{subject}' is in read-only mode."
+        ))),
+        RegisterOutcome::ImportRefused(why) => Err(ApiError::operation_not_permitted(why)),
+        RegisterOutcome::MissingReference(missing) => Err(ApiError::invalid_schema(format!(
+            "Invalid schema: {missing}"
+        ))),
+        RegisterOutcome::Refused(found) => {
+            tracing::info!(%subject, reasons = ?found, "incompatible schema refused");
+            Err(ApiError::incompatible(&subject, &found))
+        }
     }
-    Ok(reply(StatusCode::OK, &RegisteredId { id: registered.id }))
 }
 
 async fn lookup(
     State(catalog): State<Catalog>,
     Path(subject): Path<String>,
-    body: Bytes,
+    Query(params): Params,
+    JsonBody(request): JsonBody<RegisterSchema>,
 ) -> ApiResult<Response> {
-    let request: RegisterSchema = parse_body(&body)?;
-    let candidate = check_schema(&subject, &request)?;
+    check_subject(&subject)?;
+    let candidate = candidate(&request)?;
     let store = catalog.store();
-    match store
-        .lookup(&subject, AVRO, &candidate.canonical, &request.references)
-        .await?
-    {
+    let deleted = flag(&params, "deleted");
+    match store.lookup(&subject, &candidate, deleted).await? {
         Some(v) => Ok(reply(StatusCode::OK, &subject_version(v))),
-        None if store.versions(&subject).await?.is_empty() => {
+        None if store.versions(&subject, deleted).await?.is_empty() => {
             Err(ApiError::subject_not_found(&subject))
         }
         None => Err(ApiError::schema_not_found("Schema not found")),
     }
 }
 
-async fn find_version(catalog: &Catalog, subject: &str, version: &str) -> ApiResult<StoredVersion> {
+async fn find_version(
+    catalog: &Catalog,
+    subject: &str,
+    version: &str,
+    deleted: bool,
+) -> ApiResult<StoredVersion> {
     let wanted = parse_version(version)?;
-    match catalog.store().version(subject, wanted).await? {
+    match catalog.store().version(subject, wanted, deleted).await? {
         Some(v) => Ok(v),
-        None if catalog.store().versions(subject).await?.is_empty() => {
+        None if catalog.store().versions(subject, true).await?.is_empty() => {
             Err(ApiError::subject_not_found(subject))
         }
         None => Err(ApiError::version_not_found(subject, version)),
@@ -175,20 +339,18 @@ async fn find_version(catalog: &Catalog, subject: &str, version: &str) -> ApiRes
 async fn get_version(
     State(catalog): State<Catalog>,
     Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
 ) -> ApiResult<Response> {
-    let v = find_version(&catalog, &subject, &version).await?;
+    check_subject(&subject)?;
+    let v = find_version(&catalog, &subject, &version, flag(&params, "deleted")).await?;
     Ok(reply(StatusCode::OK, &subject_version(v)))
 }
 
 /// The raw schema: the registered text is JSON already, so it is the body as is.
 fn raw_schema(text: String) -> Response {
-    use axum::response::IntoResponse;
     (
         StatusCode::OK,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            crate::model::registry::CONTENT_TYPE,
-        )],
+        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
         text,
     )
         .into_response()
@@ -197,9 +359,23 @@ fn raw_schema(text: String) -> Response {
 async fn get_version_schema(
     State(catalog): State<Catalog>,
     Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
 ) -> ApiResult<Response> {
-    let v = find_version(&catalog, &subject, &version).await?;
+    check_subject(&subject)?;
+    let v = find_version(&catalog, &subject, &version, flag(&params, "deleted")).await?;
     Ok(raw_schema(v.schema.text))
+}
+
+async fn referenced_by(
+    State(catalog): State<Catalog>,
+    Path((subject, version)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    let v = find_version(&catalog, &subject, &version, true).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &catalog.store().referenced_by(&subject, v.version).await?,
+    ))
 }
 
 async fn find_schema(catalog: &Catalog, id: &str) -> ApiResult<StoredSchema> {
@@ -234,8 +410,471 @@ async fn raw_schema_by_id(
     Ok(raw_schema(schema.text))
 }
 
+async fn subjects_of_id(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    let schema = find_schema(&catalog, &id).await?;
+    let mut subjects: Vec<String> = catalog
+        .store()
+        .versions_of_id(schema.id, flag(&params, "deleted"))
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    subjects.dedup();
+    Ok(reply(StatusCode::OK, &subjects))
+}
+
+async fn versions_of_id(
+    State(catalog): State<Catalog>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    let schema = find_schema(&catalog, &id).await?;
+    let versions: Vec<SubjectAndVersion> = catalog
+        .store()
+        .versions_of_id(schema.id, flag(&params, "deleted"))
+        .await?
+        .into_iter()
+        .map(|(subject, version)| SubjectAndVersion { subject, version })
+        .collect();
+    Ok(reply(StatusCode::OK, &versions))
+}
+
 async fn schema_types() -> Response {
     reply(StatusCode::OK, &[AVRO])
+}
+
+fn delete_error<T>(
+    subject: &str,
+    version: Option<&str>,
+    outcome: DeleteOutcome<T>,
+) -> ApiResult<T> {
+    let v = version.unwrap_or("latest");
+    match outcome {
+        DeleteOutcome::Deleted(t) => Ok(t),
+        DeleteOutcome::SubjectNotFound => Err(ApiError::subject_not_found(subject)),
+        DeleteOutcome::VersionNotFound => Err(ApiError::version_not_found(subject, v)),
+        DeleteOutcome::SubjectSoftDeleted => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40404,
+            format!(
+                "Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
+            ),
+        )),
+        DeleteOutcome::SubjectNotSoftDeleted => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40405,
+            format!("Subject '{subject}' was not deleted first before being permanently deleted"),
+        )),
+        DeleteOutcome::VersionSoftDeleted => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40406,
+            format!(
+                "Subject '{subject}' Version {v} was soft deleted. Set permanent=true to delete permanently"
+            ),
+        )),
+        DeleteOutcome::VersionNotSoftDeleted => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40407,
+            format!(
+                "Subject '{subject}' Version {v} was not deleted first before being permanently deleted"
+            ),
+        )),
+        DeleteOutcome::Referenced(ids) => Err(ApiError::referenced(&ids)),
+        DeleteOutcome::ReadOnly => Err(ApiError::operation_not_permitted(format!(
+            "Subject '{subject}' is in read-only mode."
+        ))),
+    }
+}
+
+async fn delete_subject(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    let actor = principal.actor();
+    let permanent = flag(&params, "permanent");
+    let audit = Audit {
+        actor: &actor,
+        action: if permanent {
+            "subject.delete.permanent"
+        } else {
+            "subject.delete"
+        },
+        target: &subject,
+    };
+    let outcome = catalog
+        .store()
+        .delete_subject(&subject, permanent, &audit)
+        .await?;
+    Ok(reply(
+        StatusCode::OK,
+        &delete_error(&subject, None, outcome)?,
+    ))
+}
+
+async fn delete_version(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    let wanted = parse_version(&version)?;
+    let actor = principal.actor();
+    let permanent = flag(&params, "permanent");
+    let audit = Audit {
+        actor: &actor,
+        action: if permanent {
+            "version.delete.permanent"
+        } else {
+            "version.delete"
+        },
+        target: &subject,
+    };
+    let outcome = catalog
+        .store()
+        .delete_version(&subject, wanted, permanent, &audit)
+        .await?;
+    Ok(reply(
+        StatusCode::OK,
+        &delete_error(&subject, Some(&version), outcome)?,
+    ))
+}
+
+fn verdict(reasons: Vec<String>, verbose: bool) -> CompatibilityCheck {
+    CompatibilityCheck {
+        is_compatible: reasons.is_empty(),
+        messages: verbose.then_some(reasons),
+    }
+}
+
+/// `POST /compatibility/subjects/{s}/versions`: the schema against the versions the
+/// subject's level names, as registration would check it.
+async fn check_all(
+    State(catalog): State<Catalog>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+    JsonBody(request): JsonBody<RegisterSchema>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    let candidate = candidate(&request)?;
+    let schema = parsed(&catalog, &subject, &candidate).await?;
+    let context = match catalog
+        .store()
+        .register_context(&subject, &candidate)
+        .await?
+    {
+        Ok(c) => c,
+        Err(missing) => {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: {missing}"
+            )));
+        }
+    };
+    let found = reasons(&schema, &context, None, context.level);
+    Ok(reply(
+        StatusCode::OK,
+        &verdict(found, flag(&params, "verbose")),
+    ))
+}
+
+/// `POST /compatibility/subjects/{s}/versions/{v}`: the schema against one version, in the
+/// directions of the subject's level.
+async fn check_version(
+    State(catalog): State<Catalog>,
+    Path((subject, version)): Path<(String, String)>,
+    Query(params): Params,
+    JsonBody(request): JsonBody<RegisterSchema>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    let candidate = candidate(&request)?;
+    let schema = parsed(&catalog, &subject, &candidate).await?;
+    let target = find_version(&catalog, &subject, &version, false).await?;
+    let context = match catalog
+        .store()
+        .register_context(&subject, &candidate)
+        .await?
+    {
+        Ok(c) => c,
+        Err(missing) => {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: {missing}"
+            )));
+        }
+    };
+    let one: Vec<(StoredVersion, Vec<String>)> = context
+        .earlier
+        .iter()
+        .filter(|(v, _)| v.version == target.version)
+        .cloned()
+        .collect();
+    // One version: the level's directions without its transitivity.
+    let level = match context.level {
+        Level::BackwardTransitive => Level::Backward,
+        Level::ForwardTransitive => Level::Forward,
+        Level::FullTransitive => Level::Full,
+        other => other,
+    };
+    let found = reasons(&schema, &context, Some(&one), level);
+    Ok(reply(
+        StatusCode::OK,
+        &verdict(found, flag(&params, "verbose")),
+    ))
+}
+
+fn parse_level(level: &str) -> ApiResult<Level> {
+    level
+        .parse()
+        .map_err(|_| ApiError::invalid_compatibility(level))
+}
+
+async fn get_global_config(State(catalog): State<Catalog>) -> ApiResult<Response> {
+    let level = catalog.store().compatibility("").await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ConfigAnswer {
+            compatibility_level: level.unwrap_or_else(|| Level::default().to_string()),
+        },
+    ))
+}
+
+async fn set_config(
+    catalog: &Catalog,
+    principal: &Principal,
+    scope: &str,
+    level: Option<Level>,
+) -> ApiResult<Option<String>> {
+    let actor = principal.actor();
+    let target = if scope.is_empty() { "(global)" } else { scope };
+    let audit = Audit {
+        actor: &actor,
+        action: "config.set",
+        target,
+    };
+    Ok(catalog
+        .store()
+        .set_setting(
+            scope,
+            Setting::Compatibility,
+            level.map(Level::as_str),
+            &audit,
+        )
+        .await?)
+}
+
+async fn put_global_config(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(update): JsonBody<ConfigUpdate>,
+) -> ApiResult<Response> {
+    principal.require_admin("change the global compatibility level")?;
+    let level = parse_level(&update.compatibility)?;
+    set_config(&catalog, &principal, "", Some(level)).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ConfigUpdate {
+            compatibility: level.to_string(),
+        },
+    ))
+}
+
+async fn delete_global_config(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Response> {
+    principal.require_admin("change the global compatibility level")?;
+    let previous = set_config(&catalog, &principal, "", None).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ConfigAnswer {
+            compatibility_level: previous.unwrap_or_else(|| Level::default().to_string()),
+        },
+    ))
+}
+
+async fn get_config(
+    State(catalog): State<Catalog>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    let store = catalog.store();
+    let level = match store.compatibility(&subject).await? {
+        Some(level) => level,
+        None if flag(&params, "defaultToGlobal") => store
+            .compatibility("")
+            .await?
+            .unwrap_or_else(|| Level::default().to_string()),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                40408,
+                format!("Subject '{subject}' does not have subject-level compatibility configured"),
+            ));
+        }
+    };
+    Ok(reply(
+        StatusCode::OK,
+        &ConfigAnswer {
+            compatibility_level: level,
+        },
+    ))
+}
+
+async fn put_config(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(subject): Path<String>,
+    JsonBody(update): JsonBody<ConfigUpdate>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    let level = parse_level(&update.compatibility)?;
+    set_config(&catalog, &principal, &subject, Some(level)).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ConfigUpdate {
+            compatibility: level.to_string(),
+        },
+    ))
+}
+
+async fn delete_config(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(subject): Path<String>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    match set_config(&catalog, &principal, &subject, None).await? {
+        Some(previous) => Ok(reply(
+            StatusCode::OK,
+            &ConfigAnswer {
+                compatibility_level: previous,
+            },
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40408,
+            format!("Subject '{subject}' does not have subject-level compatibility configured"),
+        )),
+    }
+}
+
+fn parse_mode(mode: &str) -> ApiResult<Mode> {
+    Mode::parse(mode).ok_or_else(|| ApiError::invalid_mode(mode))
+}
+
+async fn set_mode(
+    catalog: &Catalog,
+    principal: &Principal,
+    scope: &str,
+    mode: Option<Mode>,
+) -> ApiResult<Option<String>> {
+    let actor = principal.actor();
+    let target = if scope.is_empty() { "(global)" } else { scope };
+    let audit = Audit {
+        actor: &actor,
+        action: "mode.set",
+        target,
+    };
+    Ok(catalog
+        .store()
+        .set_setting(scope, Setting::Mode, mode.map(Mode::as_str), &audit)
+        .await?)
+}
+
+async fn get_global_mode(State(catalog): State<Catalog>) -> ApiResult<Response> {
+    let mode = catalog.store().mode("").await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ModeBody {
+            mode: mode.unwrap_or_else(|| Mode::default().as_str().to_owned()),
+        },
+    ))
+}
+
+async fn put_global_mode(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody<ModeBody>,
+) -> ApiResult<Response> {
+    principal.require_admin("change the global mode")?;
+    let mode = parse_mode(&body.mode)?;
+    set_mode(&catalog, &principal, "", Some(mode)).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ModeBody {
+            mode: mode.as_str().to_owned(),
+        },
+    ))
+}
+
+async fn get_mode(
+    State(catalog): State<Catalog>,
+    Path(subject): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    let store = catalog.store();
+    let mode = match store.mode(&subject).await? {
+        Some(mode) => mode,
+        None if flag(&params, "defaultToGlobal") => store
+            .mode("")
+            .await?
+            .unwrap_or_else(|| Mode::default().as_str().to_owned()),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                40409,
+                format!("Subject '{subject}' does not have subject-level mode configured"),
+            ));
+        }
+    };
+    Ok(reply(StatusCode::OK, &ModeBody { mode }))
+}
+
+async fn put_mode(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(subject): Path<String>,
+    JsonBody(body): JsonBody<ModeBody>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    let mode = parse_mode(&body.mode)?;
+    set_mode(&catalog, &principal, &subject, Some(mode)).await?;
+    Ok(reply(
+        StatusCode::OK,
+        &ModeBody {
+            mode: mode.as_str().to_owned(),
+        },
+    ))
+}
+
+async fn delete_mode(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(subject): Path<String>,
+) -> ApiResult<Response> {
+    check_subject(&subject)?;
+    principal.require_subject(&subject)?;
+    match set_mode(&catalog, &principal, &subject, None).await? {
+        Some(previous) => Ok(reply(StatusCode::OK, &ModeBody { mode: previous })),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            40409,
+            format!("Subject '{subject}' does not have subject-level mode configured"),
+        )),
+    }
 }
 
 #[cfg(test)]

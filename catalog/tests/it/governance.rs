@@ -4,7 +4,19 @@ use axum::http::StatusCode;
 use catalog::server::Auth;
 use serde_json::json;
 
-use crate::support::{TestResult, call, catalog, dev_catalog};
+use crate::support::{Db, TestCatalog, TestResult, call, catalog, on_every_backend};
+
+on_every_backend!(
+    products_live_in_their_domain_with_their_ports,
+    table_versions_are_recorded_once,
+    search_finds_products_by_words,
+    health_reports_freshness_from_both_planes,
+    a_schema_change_the_table_cannot_take_is_refused,
+);
+
+async fn dev(db: Db) -> Result<Option<TestCatalog>, crate::support::Error> {
+    catalog(db, Auth::Disabled).await
+}
 
 fn product() -> serde_json::Value {
     json!({
@@ -17,9 +29,10 @@ fn product() -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn products_live_in_their_domain_with_their_ports() -> TestResult {
-    let t = dev_catalog().await?;
+async fn products_live_in_their_domain_with_their_ports(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
     let r = &t.router;
     let (status, _, body) = call(
         r,
@@ -82,9 +95,10 @@ async fn products_live_in_their_domain_with_their_ports() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn table_versions_are_recorded_once() -> TestResult {
-    let t = dev_catalog().await?;
+async fn table_versions_are_recorded_once(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
     let r = &t.router;
     call(
         r,
@@ -173,51 +187,237 @@ async fn table_versions_are_recorded_once() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn without_dev_mode_writes_need_the_admin_token() -> TestResult {
-    let t = catalog(Auth::AdminToken("let-me-in".into())).await?;
+async fn search_finds_products_by_words(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
     let r = &t.router;
-    let domain = json!({ "name": "songs", "owner": "team-songs" });
-    for token in [None, Some("wrong")] {
-        let (status, _, body) = call(
-            r,
-            "PUT",
-            "/api/v1/domains/songs",
-            Some(domain.clone()),
-            token,
-        )
-        .await?;
-        assert_eq!(
-            (status, body["error_code"].as_i64()),
-            (StatusCode::UNAUTHORIZED, Some(40101))
-        );
-    }
-    let (status, _, _) = call(
-        r,
-        "POST",
-        "/subjects/x-value/versions",
-        Some(json!({ "schema": "\"string\"" })),
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _, _) = call(
+    call(
         r,
         "PUT",
         "/api/v1/domains/songs",
-        Some(domain),
-        Some("let-me-in"),
+        Some(json!({ "name": "songs", "owner": "o" })),
+        None,
+    )
+    .await?;
+    call(
+        r,
+        "PUT",
+        "/api/v1/products/songs.catalogue",
+        Some(product()),
+        None,
+    )
+    .await?;
+    let other =
+        json!({ "id": "songs.charts", "description": "Weekly top songs", "tags": ["ranking"] });
+    call(r, "PUT", "/api/v1/products/songs.charts", Some(other), None).await?;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, _, found) = call(r, "GET", "/api/v1/search?q=songs", None, None).await?;
+    assert_eq!(ids(&found), ["songs.catalogue", "songs.charts"]);
+    let (_, _, found) = call(r, "GET", "/api/v1/search?q=MUSIC%20play", None, None).await?;
+    assert_eq!(ids(&found), ["songs.catalogue"]);
+    let (_, _, found) = call(r, "GET", "/api/v1/search?q=weekly+ranking", None, None).await?;
+    assert_eq!(ids(&found), ["songs.charts"]);
+    let (_, _, found) = call(r, "GET", "/api/v1/search?q=podcast", None, None).await?;
+    assert_eq!(ids(&found), Vec::<String>::new());
+    Ok(())
+}
+
+async fn health_reports_freshness_from_both_planes(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
+    let r = &t.router;
+    call(
+        r,
+        "PUT",
+        "/api/v1/domains/songs",
+        Some(json!({ "name": "songs", "owner": "o" })),
+        None,
+    )
+    .await?;
+    let mut fed = product();
+    fed["table_port"]["source_topic"] = json!("songs.released");
+    call(
+        r,
+        "PUT",
+        "/api/v1/products/songs.catalogue",
+        Some(fed),
+        None,
+    )
+    .await?;
+    let (_, _, health) = call(
+        r,
+        "GET",
+        "/api/v1/products/songs.catalogue/health",
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(health["status"], "unknown", "{health}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let version = json!({
+        "version": 0, "rows": 10, "bytes": 100, "committed_at_ms": now - 5_000,
+        "offsets": [{ "topic": "songs.released", "partition": 0, "offset": 40 },
+                    { "topic": "songs.released", "partition": 1, "offset": 10 }]
+    });
+    call(
+        r,
+        "POST",
+        "/api/v1/products/songs.catalogue/versions",
+        Some(version),
+        None,
+    )
+    .await?;
+    let heads = json!([{ "partition": 0, "offset": 50 }, { "partition": 1, "offset": 10 }]);
+    let (status, _, _) = call(
+        r,
+        "PUT",
+        "/api/v1/streams/songs.released/heads",
+        Some(heads),
+        None,
     )
     .await?;
     assert_eq!(status, StatusCode::OK);
-    // Reads stay open.
-    let (status, _, _) = call(r, "GET", "/api/v1/domains/songs", None, None).await?;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _, body) = call(r, "GET", "/healthz", None, None).await?;
+    let (_, _, health) = call(
+        r,
+        "GET",
+        "/api/v1/products/songs.catalogue/health",
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(health["status"], "fresh", "{health}");
+    assert_eq!(health["table_version"], 0);
+    assert_eq!(health["streams"][0]["lag"], 10, "{health}");
+    let age = health["table_age_secs"].as_f64().ok_or("no age")?;
+    assert!((4.0..60.0).contains(&age), "{age}");
+
+    // An older version than the SLA allows is stale.
+    let stale =
+        json!({ "version": 1, "rows": 10, "bytes": 100, "committed_at_ms": now - 7_200_000 });
+    call(
+        r,
+        "POST",
+        "/api/v1/products/songs.catalogue/versions",
+        Some(stale),
+        None,
+    )
+    .await?;
+    let (_, _, health) = call(
+        r,
+        "GET",
+        "/api/v1/products/songs.catalogue/health",
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(health["status"], "stale", "{health}");
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ok"))
+        health["streams"][0]["lag"], 60,
+        "no offsets in the newest version: {health}"
     );
-    assert!(t.catalog.store().ping().await.is_ok());
+    Ok(())
+}
+
+async fn a_schema_change_the_table_cannot_take_is_refused(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
+    let r = &t.router;
+    call(
+        r,
+        "PUT",
+        "/api/v1/domains/songs",
+        Some(json!({ "name": "songs", "owner": "o" })),
+        None,
+    )
+    .await?;
+    let mut fed = product();
+    fed["table_port"]["source_topic"] = json!("songs.released");
+    call(
+        r,
+        "PUT",
+        "/api/v1/products/songs.catalogue",
+        Some(fed),
+        None,
+    )
+    .await?;
+    let row = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"},{"name":"title","type":"string"}]}"#;
+    for subject in ["songs.catalogue-table", "songs.released-value"] {
+        let (status, _, body) = call(
+            r,
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            Some(json!({ "schema": row })),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // BACKWARD allows a new field with a default, but the table cannot add a non-null column.
+    let with_default = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"},{"name":"title","type":"string"},{"name":"label","type":"string","default":"none"}]}"#;
+    let (status, _, body) = call(
+        r,
+        "POST",
+        "/subjects/songs.released-value/versions",
+        Some(json!({ "schema": with_default })),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (StatusCode::CONFLICT, Some(409)),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("data product songs.catalogue's table cannot take it"),
+        "{message}"
+    );
+    assert!(
+        message.contains("column `label` (string) is added as non-null"),
+        "{message}"
+    );
+    // Touching the partition column is refused on the table's own subject too.
+    let genre_nullable = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":["null","string"],"default":null},{"name":"title","type":"string"}]}"#;
+    let (status, _, body) = call(
+        r,
+        "POST",
+        "/subjects/songs.catalogue-table/versions",
+        Some(json!({ "schema": genre_nullable })),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("partition column `genre`"),
+        "{body}"
+    );
+    // A nullable column is fine for both the registry and the table.
+    let nullable = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"},{"name":"title","type":"string"},{"name":"label","type":["null","string"],"default":null}]}"#;
+    let (status, _, body) = call(
+        r,
+        "POST",
+        "/subjects/songs.released-value/versions",
+        Some(json!({ "schema": nullable })),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
     Ok(())
 }

@@ -1,6 +1,9 @@
-//! Integration tests of the catalog: the HTTP API through the router (no socket), on a
-//! SQLite file per test.
+//! Integration tests of the catalog: the HTTP API through the router (no socket) on SQLite
+//! and on Postgres, and the Python Confluent client against a served catalog.
 
 mod governance;
+mod hostile;
+mod python;
 mod registry;
+mod security;
 mod support;

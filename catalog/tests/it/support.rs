@@ -1,38 +1,113 @@
-//! Shared fixtures: a fresh catalog per test and a one-call HTTP helper.
+//! Shared fixtures: a fresh catalog per test on SQLite or Postgres, and a one-call HTTP
+//! helper.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use catalog::server::{Auth, Catalog};
 use serde_json::Value;
+use sqlx::Connection;
 use tower::ServiceExt;
 
-pub(crate) type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type TestResult = Result<(), Error>;
 
-/// A catalog on its own SQLite file; keep the directory alive as long as the catalog.
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The Postgres server `scripts/test` starts (`MESH_TEST_POSTGRES`, an admin URL), if any.
+/// When `MESH_TEST_REQUIRE_EXTERNAL` is set a missing server fails the test.
+pub(crate) fn postgres_admin_url() -> Option<String> {
+    match std::env::var("MESH_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("MESH_TEST_REQUIRE_EXTERNAL").is_some() => {
+            panic!(
+                "a Postgres server is required: MESH_TEST_POSTGRES is not set (run scripts/test)"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: no Postgres server (MESH_TEST_POSTGRES unset; scripts/test sets it)"
+            );
+            None
+        }
+    }
+}
+
+static DATABASES: AtomicU64 = AtomicU64::new(0);
+
+/// A catalog on its own database; keep it alive as long as the catalog.
 pub(crate) struct TestCatalog {
-    pub(crate) catalog: Catalog,
     pub(crate) router: Router,
     _dir: tempfile::TempDir,
 }
 
-pub(crate) async fn catalog(
-    auth: Auth,
-) -> Result<TestCatalog, Box<dyn std::error::Error + Send + Sync>> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
-    let catalog = Catalog::open(&url, auth).await?;
-    let router = catalog.router();
-    Ok(TestCatalog {
-        catalog,
-        router,
-        _dir: dir,
+/// A fresh, empty database URL on `db`.
+pub(crate) async fn database(db: Db, dir: &tempfile::TempDir) -> Result<Option<String>, Error> {
+    Ok(match db {
+        Db::Sqlite => Some(format!(
+            "sqlite://{}",
+            dir.path().join("catalog.db").display()
+        )),
+        Db::Postgres => {
+            let Some(admin) = postgres_admin_url() else {
+                return Ok(None);
+            };
+            let name = format!(
+                "catalog_{}_{}",
+                std::process::id(),
+                DATABASES.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+            let mut url = url::Url::parse(&admin)?;
+            url.set_path(&name);
+            Some(url.to_string())
+        }
     })
 }
 
-pub(crate) async fn dev_catalog() -> Result<TestCatalog, Box<dyn std::error::Error + Send + Sync>> {
-    catalog(Auth::Disabled).await
+pub(crate) async fn catalog(db: Db, auth: Auth) -> Result<Option<TestCatalog>, Error> {
+    let dir = tempfile::tempdir()?;
+    let Some(url) = database(db, &dir).await? else {
+        return Ok(None);
+    };
+    let router = Catalog::open(&url, auth).await?.router();
+    Ok(Some(TestCatalog { router, _dir: dir }))
 }
+
+/// Runs each named test body (`async fn(Db) -> TestResult`) once on SQLite and once on
+/// Postgres: the same suite on every backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() -> $crate::support::TestResult {
+                    super::$name($crate::support::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() -> $crate::support::TestResult {
+                    super::$name($crate::support::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_backend;
 
 /// Sends one request and returns the status, the content type and the JSON body
 /// (`Value::Null` when empty or not JSON).
@@ -42,18 +117,30 @@ pub(crate) async fn call(
     path: &str,
     body: Option<Value>,
     token: Option<&str>,
-) -> Result<(StatusCode, String, Value), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(StatusCode, String, Value), Error> {
+    let body = body.map(|json| serde_json::to_vec(&json)).transpose()?;
+    call_raw(router, method, path, body, token).await
+}
+
+/// Like [`call`], with the body as raw bytes.
+pub(crate) async fn call_raw(
+    router: &Router,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    token: Option<&str>,
+) -> Result<(StatusCode, String, Value), Error> {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
     let request = match body {
-        Some(json) => request
+        Some(bytes) => request
             .header(
                 header::CONTENT_TYPE,
                 "application/vnd.schemaregistry.v1+json",
             )
-            .body(Body::from(serde_json::to_vec(&json)?))?,
+            .body(Body::from(bytes))?,
         None => request.body(Body::empty())?,
     };
     let response = router.clone().oneshot(request).await?;

@@ -1,0 +1,106 @@
+//! Tokens and the audit log, under `/api/v1`: admin only.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get};
+use axum::{Extension, Router};
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::store::Audit;
+use super::{Catalog, JsonBody, reply};
+use crate::model::{CreatedToken, NewToken};
+
+pub(super) fn routes() -> Router<Catalog> {
+    Router::new()
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
+        .route("/audit", get(audit_log))
+}
+
+/// A new secret: `mesh_` and 244 random bits from the OS generator, as hex.
+fn new_secret() -> String {
+    format!(
+        "mesh_{}{}",
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    )
+}
+
+async fn create_token(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(request): JsonBody<NewToken>,
+) -> ApiResult<Response> {
+    principal.require_admin("create tokens")?;
+    let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let token = new_secret();
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "token.create",
+        target: &id,
+    };
+    let info = catalog
+        .store()
+        .create_token(
+            &id,
+            &token,
+            request.domain.as_ref(),
+            &request.description,
+            &audit,
+        )
+        .await?;
+    Ok(reply(StatusCode::CREATED, &CreatedToken { info, token }))
+}
+
+async fn list_tokens(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Response> {
+    principal.require_admin("list tokens")?;
+    Ok(reply(StatusCode::OK, &catalog.store().tokens().await?))
+}
+
+async fn revoke_token(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    principal.require_admin("revoke tokens")?;
+    let actor = principal.actor();
+    let audit = Audit {
+        actor: &actor,
+        action: "token.revoke",
+        target: &id,
+    };
+    if catalog.store().revoke_token(&id, &audit).await? {
+        Ok(reply(StatusCode::OK, &serde_json::json!({ "revoked": id })))
+    } else {
+        Err(ApiError::not_found(
+            40414,
+            format!("No live token has id '{id}'."),
+        ))
+    }
+}
+
+async fn audit_log(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    principal.require_admin("read the audit log")?;
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(100)
+        .clamp(1, 10_000);
+    Ok(reply(
+        StatusCode::OK,
+        &catalog.store().audit_log(limit).await?,
+    ))
+}

@@ -1,0 +1,240 @@
+//! The catalog's storage: one code path over SQLite and Postgres (`sqlx::Any`), chosen by
+//! the database URL's scheme. Queries use `$n` placeholders, which both backends accept,
+//! and only `TEXT`/`BIGINT` columns; migrations are shared.
+//!
+//! Every mutation writes its audit row in the same transaction as the change.
+
+mod governance;
+pub(crate) mod registry;
+mod security;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::error::{Error, Result};
+
+pub use governance::VersionOutcome;
+pub use registry::{
+    Candidate, DeleteOutcome, Mode, RegisterContext, RegisterOutcome, StoredSchema, StoredVersion,
+    TableBinding,
+};
+pub use security::TokenRecord;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (or `sqlite::memory:`).
+    Sqlite,
+    /// A Postgres server.
+    Postgres,
+}
+
+/// The catalog's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Who made a change, as the audit log names them: `admin`, `domain:<name>`, `dev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The audit record of one mutation, written with it.
+#[derive(Debug, Clone)]
+pub struct Audit<'a> {
+    /// Who.
+    pub actor: &'a Actor,
+    /// What kind of change, e.g. `schema.register`.
+    pub action: &'static str,
+    /// What it changed.
+    pub target: &'a str,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |source| Error::Store { operation, source }
+}
+
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    // Serializing plain data (strings, numbers, vectors of them) to JSON cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(crate) fn from_json_text<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Reads column `name` of `row`, naming the operation in the error.
+pub(crate) fn get<'r, T>(row: &'r AnyRow, name: &str, operation: &'static str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name).map_err(db(operation))
+}
+
+pub(crate) type Tx = Transaction<'static, Any>;
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`:
+    /// `sqlite://path/catalog.db`, `sqlite::memory:` or `postgres://user@host/db`.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") || url.contains(":memory:") {
+                url.to_owned()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "the catalog database must be sqlite://... or postgres://...".to_owned(),
+            });
+        };
+        let mut options = AnyPoolOptions::new();
+        if url.contains(":memory:") {
+            // Each SQLite memory connection is its own database: keep exactly one.
+            options = options.max_connections(1).min_connections(1);
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(db("connect to the database"))?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db("ping the database"))?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        self.pool.begin().await.map_err(db("begin a transaction"))
+    }
+
+    /// Takes the named lock for the rest of `tx`. Updating a row first makes SQLite take
+    /// its write lock at once (instead of failing a read-to-write upgrade later) and makes
+    /// Postgres queue concurrent writers on the row: writers under one lock serialize.
+    pub(crate) async fn lock(tx: &mut Tx, name: &str) -> Result<()> {
+        sqlx::query("UPDATE locks SET generation = generation + 1 WHERE name = $1")
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("take a lock"))?;
+        Ok(())
+    }
+
+    /// Hands out the next value of a sequence; values are never reused.
+    pub(crate) async fn next_value(tx: &mut Tx, sequence: &str) -> Result<i64> {
+        let next: i64 = sqlx::query(
+            "UPDATE sequences SET next_value = next_value + 1 WHERE name = $1 RETURNING next_value",
+        )
+        .bind(sequence)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(db("advance a sequence"))?;
+        Ok(next - 1)
+    }
+
+    /// Writes the audit row of a mutation inside its transaction.
+    pub(crate) async fn audit(tx: &mut Tx, audit: &Audit<'_>, detail: &str) -> Result<()> {
+        let id = Self::next_value(tx, "audit_id").await?;
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .bind(&audit.actor.0)
+        .bind(audit.action)
+        .bind(audit.target)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await
+        .map_err(db("write the audit log"))?;
+        Ok(())
+    }
+
+    /// The newest audit entries, newest first, at most `limit`.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<crate::model::AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read the audit log"))?;
+        rows.iter()
+            .map(|r| {
+                let op = "read the audit log";
+                Ok(crate::model::AuditEntry {
+                    id: get(r, "id", op)?,
+                    at_ms: get(r, "at", op)?,
+                    actor: get(r, "actor", op)?,
+                    action: get(r, "action", op)?,
+                    target: get(r, "target", op)?,
+                    detail: get(r, "detail", op)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry::canonical_json;
+
+    #[test]
+    fn canonical_json_ignores_layout_and_key_order() -> Result<(), serde_json::Error> {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"type": "record", "name": "A", "fields": []}"#)?;
+        let b: serde_json::Value =
+            serde_json::from_str("{\"fields\":[],\n \"name\":\"A\",\"type\":\"record\"}")?;
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"fields":[],"name":"A","type":"record"}"#
+        );
+        Ok(())
+    }
+}
