@@ -9,6 +9,7 @@ pub type SchemaId = u32;
 
 /// A business domain and the team that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct Domain {
     /// The domain's name, e.g. `songs`.
     pub name: DomainName,
@@ -25,6 +26,7 @@ fn is_false(b: &bool) -> bool {
 
 /// A data product: one governance record for what a domain publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct DataProduct {
     /// `<domain>.<product>`; the domain part is the owner.
     pub id: ProductId,
@@ -66,6 +68,7 @@ impl DataProduct {
 
 /// A freshness promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct Sla {
     /// The oldest the newest data may be, in seconds.
     pub max_staleness_secs: u64,
@@ -73,6 +76,7 @@ pub struct Sla {
 
 /// A stream of a product: its topic and registry subjects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StreamPort {
     /// The Kafka topic.
     pub topic: TopicName,
@@ -96,6 +100,7 @@ impl StreamPort {
 
 /// The Delta table of a product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct TablePort {
     /// The table's URL (`file:///...`, `s3://...`).
     pub uri: String,
@@ -111,6 +116,7 @@ pub struct TablePort {
 /// The Kafka position a table version contains up to: offsets are next-to-read, as Kafka
 /// commits them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct PartitionOffset {
     /// The topic.
     pub topic: TopicName,
@@ -122,6 +128,7 @@ pub struct PartitionOffset {
 
 /// One committed version of a product's table, as registered by its writer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct TableVersion {
     /// The Delta version.
     pub version: i64,
@@ -141,6 +148,7 @@ pub struct TableVersion {
 
 /// A consumer domain's read access to a product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct Grant {
     /// The product.
     pub product: ProductId,
@@ -154,6 +162,7 @@ pub struct Grant {
 
 /// A request for a new bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct NewToken {
     /// The domain the token acts for; none makes an admin token.
     #[serde(default)]
@@ -165,6 +174,7 @@ pub struct NewToken {
 
 /// A bearer token as the catalog lists it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct TokenInfo {
     /// The token's id, for revoking it.
     pub id: String,
@@ -182,6 +192,7 @@ pub struct TokenInfo {
 
 /// A token just created: the secret is in this answer only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct CreatedToken {
     /// The token's description.
     pub info: TokenInfo,
@@ -200,6 +211,7 @@ impl std::fmt::Debug for CreatedToken {
 
 /// One audited mutation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// Increasing id.
     pub id: i64,
@@ -217,6 +229,7 @@ pub struct AuditEntry {
 
 /// The newest offset of one partition of a stream: the next offset to be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StreamHead {
     /// The partition.
     pub partition: i32,
@@ -226,6 +239,7 @@ pub struct StreamHead {
 
 /// How fresh a product is, from both planes, against its SLA.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ProductHealth {
     /// The product.
     pub product: ProductId,
@@ -245,6 +259,7 @@ pub struct ProductHealth {
 
 /// How far a table is behind a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StreamLag {
     /// The stream's topic.
     pub topic: TopicName,
@@ -263,6 +278,7 @@ pub mod registry {
 
     /// A reference from one schema to a named type registered under another subject.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct SchemaReference {
         /// The referenced type's full name.
         pub name: String,
@@ -274,6 +290,7 @@ pub mod registry {
 
     /// `POST /subjects/{subject}/versions` and `POST /subjects/{subject}` bodies.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase")]
     pub struct RegisterSchema {
         /// The schema text.
@@ -294,6 +311,7 @@ pub mod registry {
 
     /// `POST /compatibility/...` answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct CompatibilityCheck {
         /// The verdict.
         pub is_compatible: bool,
@@ -304,6 +322,7 @@ pub mod registry {
 
     /// `GET /config` answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase")]
     pub struct ConfigAnswer {
         /// The level in force.
@@ -312,6 +331,7 @@ pub mod registry {
 
     /// `PUT /config` body and answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct ConfigUpdate {
         /// The level to set.
         pub compatibility: String,
@@ -319,6 +339,7 @@ pub mod registry {
 
     /// `GET/PUT /mode` body and answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct ModeBody {
         /// `READWRITE`, `READONLY` or `IMPORT`.
         pub mode: String,
@@ -326,6 +347,7 @@ pub mod registry {
 
     /// A subject and version, as `GET /schemas/ids/{id}/versions` lists them.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct SubjectAndVersion {
         /// The subject.
         pub subject: String,
@@ -335,6 +357,7 @@ pub mod registry {
 
     /// `POST /subjects/{subject}/versions` answer.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct RegisteredId {
         /// The schema's global id.
         pub id: SchemaId,
@@ -342,6 +365,7 @@ pub mod registry {
 
     /// `GET /schemas/ids/{id}` answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase")]
     pub struct SchemaById {
         /// The schema text.
@@ -356,6 +380,7 @@ pub mod registry {
 
     /// A schema as registered under a subject at a version.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     #[serde(rename_all = "camelCase")]
     pub struct SubjectVersion {
         /// The subject.
@@ -376,6 +401,7 @@ pub mod registry {
 
     /// The error body of every registry (and catalog) error.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
     pub struct ErrorBody {
         /// Confluent's code: the HTTP status followed by a detail digit pair, e.g. `40401`.
         pub error_code: i64,

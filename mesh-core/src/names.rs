@@ -147,6 +147,80 @@ macro_rules! segment_name {
     };
 }
 
+/// JSON Schemas of the names: strings with the naming rules as patterns.
+#[cfg(feature = "schemars")]
+mod json_schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    use super::{DomainName, MAX_NAME_LEN, ProductId, ProductName, StreamName, Subject, TopicName};
+
+    const SEGMENT: &str = "[a-z][a-z0-9_-]*";
+
+    macro_rules! string_schema {
+        ($ty:ty, $name:literal, $pattern:expr, $max:expr, $description:literal) => {
+            impl JsonSchema for $ty {
+                fn schema_name() -> Cow<'static, str> {
+                    Cow::Borrowed($name)
+                }
+
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!({
+                        "type": "string",
+                        "pattern": $pattern,
+                        "maxLength": $max,
+                        "description": $description,
+                    })
+                }
+            }
+        };
+    }
+
+    string_schema!(
+        DomainName,
+        "DomainName",
+        format!("^{SEGMENT}$"),
+        MAX_NAME_LEN,
+        "A business domain."
+    );
+    string_schema!(
+        StreamName,
+        "StreamName",
+        format!("^{SEGMENT}$"),
+        MAX_NAME_LEN,
+        "A stream of a domain."
+    );
+    string_schema!(
+        ProductName,
+        "ProductName",
+        format!("^{SEGMENT}$"),
+        MAX_NAME_LEN,
+        "A data product of a domain."
+    );
+    string_schema!(
+        TopicName,
+        "TopicName",
+        format!("^{SEGMENT}\\.{SEGMENT}$"),
+        2 * MAX_NAME_LEN + 1,
+        "A Kafka topic: `<domain>.<stream>`."
+    );
+    string_schema!(
+        ProductId,
+        "ProductId",
+        format!("^{SEGMENT}\\.{SEGMENT}$"),
+        2 * MAX_NAME_LEN + 1,
+        "A data product id: `<domain>.<product>`."
+    );
+    string_schema!(
+        Subject,
+        "Subject",
+        "^[^\\u0000-\\u001f]+$".to_owned(),
+        Subject::MAX_LEN,
+        "A schema-registry subject."
+    );
+}
+
 segment_name!(
     /// A business domain that owns streams and data products, e.g. `songs`.
     DomainName,

@@ -3,19 +3,21 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, put};
-use axum::{Extension, Router};
 use mesh_core::{DomainName, ProductId, TopicName};
 use serde::Deserialize;
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Api, Doc};
 use super::store::{Audit, VersionOutcome, now_ms};
 use super::{Catalog, JsonBody, reply};
-use crate::model::{DataProduct, Domain, ProductHealth, StreamHead, StreamLag, TableVersion};
+use crate::model::{
+    DataProduct, Domain, Grant, ProductHealth, StreamHead, StreamLag, TableVersion,
+};
 
 /// Catalog error codes, in Confluent's style (HTTP status, then a detail pair).
 mod code {
@@ -27,22 +29,120 @@ mod code {
     pub(super) const NAME_MISMATCH: i64 = 42210;
 }
 
-pub(super) fn routes() -> Router<Catalog> {
-    Router::new()
-        .route("/domains", get(list_domains))
-        .route("/domains/{name}", get(get_domain).put(put_domain))
-        .route("/products", get(list_products))
-        .route("/products/{id}", get(get_product).put(put_product))
-        .route(
-            "/products/{id}/versions",
-            get(list_versions).post(post_version),
+pub(super) fn routes() -> Api {
+    const TAG: &str = "governance";
+    Api::new()
+        .get(
+            "/domains",
+            list_domains,
+            Doc::new(TAG, "List domains").answers::<Vec<Domain>>(),
         )
-        .route("/products/{id}/versions/{version}", get(get_version))
-        .route("/products/{id}/grants", get(list_grants).post(post_grant))
-        .route("/products/{id}/grants/{domain}", delete(delete_grant))
-        .route("/products/{id}/health", get(health))
-        .route("/streams/{topic}/heads", put(put_heads).get(get_heads))
-        .route("/search", get(search))
+        .get(
+            "/domains/{name}",
+            get_domain,
+            Doc::new(TAG, "A domain").answers::<Domain>(),
+        )
+        .put(
+            "/domains/{name}",
+            put_domain,
+            Doc::new(
+                TAG,
+                "Create or update a domain (admin, or the domain's own token)",
+            )
+            .body::<Domain>()
+            .answers::<Domain>(),
+        )
+        .get(
+            "/products",
+            list_products,
+            Doc::new(
+                TAG,
+                "List data products (table locations only where granted)",
+            )
+            .answers::<Vec<DataProduct>>(),
+        )
+        .get(
+            "/products/{id}",
+            get_product,
+            Doc::new(TAG, "A data product").answers::<DataProduct>(),
+        )
+        .put(
+            "/products/{id}",
+            put_product,
+            Doc::new(TAG, "Create or replace a data product with its ports")
+                .body::<DataProduct>()
+                .answers::<DataProduct>(),
+        )
+        .get(
+            "/products/{id}/versions",
+            list_versions,
+            Doc::new(TAG, "The registered versions of a product's table")
+                .answers::<Vec<TableVersion>>(),
+        )
+        .post(
+            "/products/{id}/versions",
+            post_version,
+            Doc::new(TAG, "Register a version of a product's table")
+                .body::<TableVersion>()
+                .answers::<TableVersion>(),
+        )
+        .get(
+            "/products/{id}/versions/{version}",
+            get_version,
+            Doc::new(
+                TAG,
+                "One version of a product's table (`latest` for the newest)",
+            )
+            .answers::<TableVersion>(),
+        )
+        .get(
+            "/products/{id}/grants",
+            list_grants,
+            Doc::new(TAG, "A product's grants").answers::<Vec<Grant>>(),
+        )
+        .post(
+            "/products/{id}/grants",
+            post_grant,
+            Doc::new(TAG, "Grant a consumer domain read access to a product")
+                .body::<GrantRequest>()
+                .answers::<Grant>(),
+        )
+        .delete(
+            "/products/{id}/grants/{domain}",
+            delete_grant,
+            Doc::new(TAG, "Revoke a grant"),
+        )
+        .get(
+            "/products/{id}/health",
+            health,
+            Doc::new(
+                TAG,
+                "Freshness of a product from both planes, against its SLA",
+            )
+            .answers::<ProductHealth>(),
+        )
+        .put(
+            "/streams/{topic}/heads",
+            put_heads,
+            Doc::new(TAG, "Report the newest offsets of a stream's partitions")
+                .body::<Vec<StreamHead>>()
+                .answers::<Vec<StreamHead>>(),
+        )
+        .get(
+            "/streams/{topic}/heads",
+            get_heads,
+            Doc::new(TAG, "The last reported heads of a stream").answers::<Vec<StreamHead>>(),
+        )
+        .get(
+            "/search",
+            search,
+            Doc::new(
+                TAG,
+                "Products whose id, description or tags contain every word",
+            )
+            .query("q", "the words to look for")
+            .answers::<Vec<DataProduct>>(),
+        )
 }
 
 fn domain_name(name: &str) -> ApiResult<DomainName> {
@@ -269,8 +369,9 @@ async fn get_version(
 }
 
 /// `POST /products/{id}/grants` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct GrantRequest {
+    /// The consumer domain to let read the product.
     consumer_domain: DomainName,
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod governance;
 mod metrics;
+mod openapi;
 mod registry;
 mod security;
 pub mod store;
@@ -104,12 +105,13 @@ impl Catalog {
 
     /// The whole service as a router.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics_text))
-            .merge(registry::routes())
-            .nest("/api/v1", governance::routes().merge(security::routes()))
+        let (router, document) = Self::api().finish();
+        let document = Arc::new(document);
+        router
+            .route(
+                "/openapi.json",
+                get(move || openapi_json(Arc::clone(&document))),
+            )
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(
                 self.clone(),
@@ -118,6 +120,34 @@ impl Catalog {
             .route_layer(middleware::from_fn_with_state(self.clone(), metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
+    }
+
+    /// Every route, with its description.
+    fn api() -> openapi::Api {
+        const TAG: &str = "operations";
+        openapi::Api::new()
+            .get(
+                "/healthz",
+                healthz,
+                openapi::Doc::new(TAG, "The process is up"),
+            )
+            .get(
+                "/readyz",
+                readyz,
+                openapi::Doc::new(TAG, "The catalog can answer: its database does"),
+            )
+            .get(
+                "/metrics",
+                metrics_text,
+                openapi::Doc::new(TAG, "Prometheus metrics"),
+            )
+            .merge(registry::routes())
+            .nest("/api/v1", governance::routes().merge(security::routes()))
+    }
+
+    /// The OpenAPI document of the service.
+    pub fn openapi() -> serde_json::Value {
+        Self::api().finish().1
     }
 
     /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests
@@ -155,6 +185,15 @@ async fn metrics_text(State(catalog): State<Catalog>) -> Response {
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         catalog.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn openapi_json(document: Arc<serde_json::Value>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
     )
         .into_response()
 }

@@ -7,16 +7,16 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
 use mesh_core::compat::{self, Level};
 use mesh_core::{AvroSchema, Subject, avro};
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Api, Doc};
 use super::store::registry::Setting;
 use super::store::{
     Audit, Candidate, DeleteOutcome, Mode, RegisterContext, RegisterOutcome, StoredSchema,
@@ -34,55 +34,148 @@ const AVRO: &str = "AVRO";
 
 type Params = Query<HashMap<String, String>>;
 
-pub(super) fn routes() -> Router<Catalog> {
-    Router::new()
-        .route("/", get(root))
-        .route("/subjects", get(list_subjects))
-        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
-        .route(
+pub(super) fn routes() -> Api {
+    const TAG: &str = "schema registry";
+    let deleted = ("deleted", "true to include soft-deleted versions");
+    Api::new()
+        .get("/", root, Doc::new(TAG, "Registry root (a liveness answer for Confluent clients)"))
+        .get(
+            "/subjects",
+            list_subjects,
+            Doc::new(TAG, "List subjects")
+                .query(deleted.0, deleted.1)
+                .query("subjectPrefix", "only subjects starting with this")
+                .answers::<Vec<String>>(),
+        )
+        .post(
+            "/subjects/{subject}",
+            lookup,
+            Doc::new(TAG, "Find the version of a subject holding a schema")
+                .query(deleted.0, deleted.1)
+                .body::<RegisterSchema>()
+                .answers::<SubjectVersion>(),
+        )
+        .delete(
+            "/subjects/{subject}",
+            delete_subject,
+            Doc::new(TAG, "Delete a subject (soft, or permanent after soft)")
+                .query("permanent", "true for a permanent delete")
+                .answers::<Vec<i64>>(),
+        )
+        .get(
             "/subjects/{subject}/versions",
-            get(list_versions).post(register),
+            list_versions,
+            Doc::new(TAG, "List a subject's versions").query(deleted.0, deleted.1).answers::<Vec<i64>>(),
         )
-        .route(
+        .post(
+            "/subjects/{subject}/versions",
+            register,
+            Doc::new(TAG, "Register a schema under a subject")
+                .query("normalize", "accepted for compatibility; schemas are always compared in canonical form")
+                .body::<RegisterSchema>()
+                .answers::<RegisteredId>(),
+        )
+        .get(
             "/subjects/{subject}/versions/{version}",
-            get(get_version).delete(delete_version),
+            get_version,
+            Doc::new(TAG, "A version of a subject (`latest` for the newest)")
+                .query(deleted.0, deleted.1)
+                .answers::<SubjectVersion>(),
         )
-        .route(
+        .delete(
+            "/subjects/{subject}/versions/{version}",
+            delete_version,
+            Doc::new(TAG, "Delete a version (soft, or permanent after soft)")
+                .query("permanent", "true for a permanent delete")
+                .answers::<i64>(),
+        )
+        .get(
             "/subjects/{subject}/versions/{version}/schema",
-            get(get_version_schema),
+            get_version_schema,
+            Doc::new(TAG, "The raw schema of a version").query(deleted.0, deleted.1),
         )
-        .route(
+        .get(
             "/subjects/{subject}/versions/{version}/referencedby",
-            get(referenced_by),
+            referenced_by,
+            Doc::new(TAG, "Ids of schemas referencing a version").answers::<Vec<u32>>(),
         )
-        .route("/schemas/ids/{id}", get(schema_by_id))
-        .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
-        .route("/schemas/ids/{id}/subjects", get(subjects_of_id))
-        .route("/schemas/ids/{id}/versions", get(versions_of_id))
-        .route("/schemas/types", get(schema_types))
-        .route(
+        .get(
+            "/schemas/ids/{id}",
+            schema_by_id,
+            Doc::new(TAG, "A schema by its global id")
+                .query("subject", "accepted for compatibility")
+                .query("format", "accepted for compatibility")
+                .answers::<SchemaById>(),
+        )
+        .get("/schemas/ids/{id}/schema", raw_schema_by_id, Doc::new(TAG, "The raw schema with an id"))
+        .get(
+            "/schemas/ids/{id}/subjects",
+            subjects_of_id,
+            Doc::new(TAG, "Subjects holding a schema id").query(deleted.0, deleted.1).answers::<Vec<String>>(),
+        )
+        .get(
+            "/schemas/ids/{id}/versions",
+            versions_of_id,
+            Doc::new(TAG, "Subject versions holding a schema id")
+                .query(deleted.0, deleted.1)
+                .answers::<Vec<SubjectAndVersion>>(),
+        )
+        .get("/schemas/types", schema_types, Doc::new(TAG, "Schema types served").answers::<Vec<String>>())
+        .post(
             "/compatibility/subjects/{subject}/versions",
-            post(check_all),
+            check_all,
+            Doc::new(TAG, "Test a schema against the versions the subject's level names (and its product's table)")
+                .query("verbose", "true for the reasons")
+                .body::<RegisterSchema>()
+                .answers::<CompatibilityCheck>(),
         )
-        .route(
+        .post(
             "/compatibility/subjects/{subject}/versions/{version}",
-            post(check_version),
+            check_version,
+            Doc::new(TAG, "Test a schema against one version")
+                .query("verbose", "true for the reasons")
+                .body::<RegisterSchema>()
+                .answers::<CompatibilityCheck>(),
         )
-        .route(
+        .get("/config", get_global_config, Doc::new(TAG, "The global compatibility level").answers::<ConfigAnswer>())
+        .put(
             "/config",
-            get(get_global_config)
-                .put(put_global_config)
-                .delete(delete_global_config),
+            put_global_config,
+            Doc::new(TAG, "Set the global compatibility level").body::<ConfigUpdate>().answers::<ConfigUpdate>(),
         )
-        .route(
+        .delete(
+            "/config",
+            delete_global_config,
+            Doc::new(TAG, "Reset the global compatibility level").answers::<ConfigAnswer>(),
+        )
+        .get(
             "/config/{subject}",
-            get(get_config).put(put_config).delete(delete_config),
+            get_config,
+            Doc::new(TAG, "A subject's compatibility level")
+                .query("defaultToGlobal", "true to fall back to the global level")
+                .answers::<ConfigAnswer>(),
         )
-        .route("/mode", get(get_global_mode).put(put_global_mode))
-        .route(
+        .put(
+            "/config/{subject}",
+            put_config,
+            Doc::new(TAG, "Set a subject's compatibility level").body::<ConfigUpdate>().answers::<ConfigUpdate>(),
+        )
+        .delete(
+            "/config/{subject}",
+            delete_config,
+            Doc::new(TAG, "Remove a subject's compatibility level").answers::<ConfigAnswer>(),
+        )
+        .get("/mode", get_global_mode, Doc::new(TAG, "The global mode").answers::<ModeBody>())
+        .put("/mode", put_global_mode, Doc::new(TAG, "Set the global mode").body::<ModeBody>().answers::<ModeBody>())
+        .get(
             "/mode/{subject}",
-            get(get_mode).put(put_mode).delete(delete_mode),
+            get_mode,
+            Doc::new(TAG, "A subject's mode")
+                .query("defaultToGlobal", "true to fall back to the global mode")
+                .answers::<ModeBody>(),
         )
+        .put("/mode/{subject}", put_mode, Doc::new(TAG, "Set a subject's mode").body::<ModeBody>().answers::<ModeBody>())
+        .delete("/mode/{subject}", delete_mode, Doc::new(TAG, "Remove a subject's mode").answers::<ModeBody>())
 }
 
 fn flag(params: &HashMap<String, String>, name: &str) -> bool {

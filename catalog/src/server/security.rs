@@ -2,24 +2,50 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get};
-use axum::{Extension, Router};
 use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::openapi::{Api, Doc};
 use super::store::Audit;
 use super::{Catalog, JsonBody, reply};
-use crate::model::{CreatedToken, NewToken};
+use crate::model::{AuditEntry, CreatedToken, NewToken, TokenInfo};
 
-pub(super) fn routes() -> Router<Catalog> {
-    Router::new()
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}", delete(revoke_token))
-        .route("/audit", get(audit_log))
+pub(super) fn routes() -> Api {
+    const TAG: &str = "security";
+    Api::new()
+        .get(
+            "/tokens",
+            list_tokens,
+            Doc::new(TAG, "List tokens (admin)").answers::<Vec<TokenInfo>>(),
+        )
+        .post(
+            "/tokens",
+            create_token,
+            Doc::new(
+                TAG,
+                "Create a token (admin); the answer holds the secret, once",
+            )
+            .body::<NewToken>()
+            .answers::<CreatedToken>()
+            .status(201),
+        )
+        .delete(
+            "/tokens/{id}",
+            revoke_token,
+            Doc::new(TAG, "Revoke a token (admin)"),
+        )
+        .get(
+            "/audit",
+            audit_log,
+            Doc::new(TAG, "The newest audited mutations (admin)")
+                .query("limit", "how many, at most 10000 (default 100)")
+                .answers::<Vec<AuditEntry>>(),
+        )
 }
 
 /// A new secret: `mesh_` and 244 random bits from the OS generator, as hex.

@@ -3,6 +3,7 @@
 
 mod governance;
 mod hostile;
+mod ops;
 mod python;
 mod registry;
 mod security;

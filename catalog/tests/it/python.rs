@@ -26,23 +26,49 @@ fn python() -> Option<String> {
     }
 }
 
+/// A catalog served on a loopback port, stopped by [`Served::stop`].
+struct Served {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<catalog::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Result<Self, crate::support::Error> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+        let catalog = Catalog::open(&url, Auth::Disabled).await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(catalog.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            url: format!("http://{addr}"),
+            stop,
+            task,
+            _dir: dir,
+        })
+    }
+
+    async fn stop(self) -> TestResult {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_python_client_works_against_the_catalog() -> TestResult {
     let Some(python) = python() else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
-    let catalog = Catalog::open(&url, Auth::Disabled).await?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(catalog.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start().await?;
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/registry_client.py");
-    let registry = format!("http://{addr}");
+    let registry = served.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
@@ -51,8 +77,7 @@ async fn confluent_python_client_works_against_the_catalog() -> TestResult {
             .output()
     })
     .await??;
-    let _ = stop.send(());
-    server.await??;
+    served.stop().await?;
     assert!(
         output.status.success(),
         "registry_client.py failed:\n{}",
@@ -90,6 +115,46 @@ async fn confluent_python_client_works_against_the_catalog() -> TestResult {
     assert_eq!(
         seen["round_trip"],
         json!({ "user_id": "u-7", "song_id": 42, "device": "speaker" })
+    );
+    Ok(())
+}
+
+/// schemathesis generates requests from the OpenAPI document (valid and invalid ones, and
+/// stateful sequences) and checks that none gets a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_errors() -> TestResult {
+    let Some(python) = python() else {
+        return Ok(());
+    };
+    let schemathesis = Path::new(&python).with_file_name("schemathesis");
+    let served = Served::start().await?;
+    let spec = format!("{}/openapi.json", served.url);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(schemathesis)
+            .args([
+                "run",
+                &spec,
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--seed",
+                "1",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+    })
+    .await??;
+    served.stop().await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Tested: 5"),
+        "not every operation was tested:\n{stdout}"
     );
     Ok(())
 }
