@@ -12,6 +12,24 @@
 //! - [`server`] (feature `server`, on by default): the axum service over SQLite or Postgres,
 //!   and the `mesh-catalog` binary (`mesh-catalog serve --listen ADDR --database URL [--dev]`).
 //!
+//! What the service does:
+//!
+//! - **Governance** under `/api/v1`: domains; data products with stream ports (topic and
+//!   subjects), a table port (Delta URI, partition columns, the stream a sink feeds it from)
+//!   and an SLA; the versions of their tables (rows, bytes, writer schema id, Kafka offsets);
+//!   grants; stream heads; search; health (freshness from both planes against the SLA).
+//! - **Schema registry**, Confluent-compatible, at the root: subjects, versions, ids,
+//!   lookups, the seven compatibility levels, config and mode per subject, soft and
+//!   permanent deletes, references, IMPORT mode; Confluent's error codes and media type.
+//! - **Cross-surface compatibility**: a schema for a product's table subject
+//!   (`<product>-table`), or for the stream a sink writes into that table, is also checked
+//!   against what the Delta table can take (`mesh_core::avro::table`).
+//! - **Security**: bearer tokens (admin, or one domain), stored as hashes; a domain changes
+//!   only what it owns; table locations need a grant; every mutation is audited in the same
+//!   transaction.
+//! - **Operations**: `/healthz`, `/readyz`, Prometheus `/metrics`, `/openapi.json` generated
+//!   from the route table, graceful shutdown.
+//!
 //! ```no_run
 //! use catalog::{CatalogClient, model::Domain};
 //! use mesh_core::{AvroSchema, DomainName, Subject, TopicName};

@@ -471,7 +471,7 @@ async fn referenced_by(
     ))
 }
 
-async fn find_schema(catalog: &Catalog, id: &str) -> ApiResult<StoredSchema> {
+async fn find_schema(catalog: &Catalog, id: &str) -> ApiResult<std::sync::Arc<StoredSchema>> {
     let id = parse_id(id)?;
     catalog
         .store()
@@ -489,8 +489,8 @@ async fn schema_by_id(
         StatusCode::OK,
         &SchemaById {
             schema_type: schema_type_field(&schema),
-            schema: schema.text,
-            references: schema.references,
+            schema: schema.text.clone(),
+            references: schema.references.clone(),
         },
     ))
 }
@@ -500,7 +500,7 @@ async fn raw_schema_by_id(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let schema = find_schema(&catalog, &id).await?;
-    Ok(raw_schema(schema.text))
+    Ok(raw_schema(schema.text.clone()))
 }
 
 async fn subjects_of_id(

@@ -8,6 +8,8 @@ mod governance;
 pub(crate) mod registry;
 mod security;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -38,6 +40,33 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    schemas: Arc<SchemaCache>,
+}
+
+/// Schemas by id. A schema row never changes and is never deleted (ids are never reused),
+/// so a cached entry is never stale; the bound keeps memory flat.
+#[derive(Debug, Default)]
+pub(crate) struct SchemaCache {
+    // Read-mostly: deserializers look ids up on every cold start, writers add once per id.
+    entries: RwLock<HashMap<crate::model::SchemaId, Arc<registry::StoredSchema>>>,
+}
+
+impl SchemaCache {
+    /// Entries kept at most; past it the cache starts over (ids in use come back quickly).
+    const CAPACITY: usize = 16_384;
+
+    pub(crate) fn get(&self, id: crate::model::SchemaId) -> Option<Arc<registry::StoredSchema>> {
+        self.entries.read().ok()?.get(&id).cloned()
+    }
+
+    pub(crate) fn put(&self, schema: Arc<registry::StoredSchema>) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+            entries.insert(schema.id, schema);
+        }
+    }
 }
 
 /// Who made a change, as the audit log names them: `admin`, `domain:<name>`, `dev`.
@@ -122,7 +151,11 @@ impl Store {
             .await
             .map_err(db("connect to the database"))?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            schemas: Arc::default(),
+        })
     }
 
     /// The database this store runs on.
@@ -146,6 +179,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn schema_cache(&self) -> &SchemaCache {
+        &self.schemas
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx> {

@@ -1,6 +1,7 @@
 //! The schema registry's tables: schemas, subject versions, references, config and mode.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use mesh_core::compat::Level;
 use sha2::{Digest, Sha256};
@@ -606,8 +607,11 @@ impl Store {
     }
 
     /// The schema with `id`, if any subject ever registered it.
-    pub async fn schema_by_id(&self, id: SchemaId) -> Result<Option<StoredSchema>> {
-        sqlx::query(
+    pub async fn schema_by_id(&self, id: SchemaId) -> Result<Option<Arc<StoredSchema>>> {
+        if let Some(hit) = self.schema_cache().get(id) {
+            return Ok(Some(hit));
+        }
+        let found = sqlx::query(
             "SELECT id, schema_type, schema_text, references_json FROM schemas WHERE id = $1",
         )
         .bind(i64::from(id))
@@ -616,7 +620,12 @@ impl Store {
         .map_err(db(READ))?
         .as_ref()
         .map(schema_from_row)
-        .transpose()
+        .transpose()?
+        .map(Arc::new);
+        if let Some(schema) = &found {
+            self.schema_cache().put(Arc::clone(schema));
+        }
+        Ok(found)
     }
 
     /// The texts of the schemas a stored schema references, definitions first.
