@@ -129,8 +129,12 @@ async fn schemathesis_finds_no_server_errors() -> TestResult {
     let schemathesis = Path::new(&python).with_file_name("schemathesis");
     let served = Served::start().await?;
     let spec = format!("{}/openapi.json", served.url);
+    // schemathesis keeps a cache in its working directory: give it a throw-away one.
+    let scratch = tempfile::tempdir()?;
+    let cwd = scratch.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(schemathesis)
+            .current_dir(cwd)
             .args([
                 "run",
                 &spec,
