@@ -19,13 +19,22 @@ use tracing_subscriber::EnvFilter;
     about = "The data-mesh catalog and schema registry"
 )]
 struct Cli {
+    /// Log lines as text or as one JSON object each (level from RUST_LOG, default info).
+    #[arg(long, env = "MESH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the catalog API, the schema-registry API and /healthz.
+    /// Serve the catalog API, the schema-registry API, probes, metrics and /openapi.json.
     Serve(ServeArgs),
 }
 
@@ -51,12 +60,16 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let Command::Serve(args) = Cli::parse().command;
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+    let Command::Serve(args) = cli.command;
     let auth = match (args.dev, args.admin_token) {
         (true, _) => Auth::Disabled,
         (false, Some(token)) if !token.is_empty() => Auth::AdminToken(token),
