@@ -432,7 +432,7 @@ impl Walk<'_> {
 
 /// Turns a field's JSON default into a value of its schema (for a union: of the first branch,
 /// as the Avro specification says; other branches are tried for lenience).
-fn default_value(
+pub(crate) fn default_value(
     root: &AvroSchema,
     json: &Json,
     schema: &Schema,
@@ -550,7 +550,7 @@ pub(crate) fn describe_schema(schema: &Schema) -> String {
 }
 
 /// A short description of a value for error messages: `int 3`, `string "abc"`, ...
-fn describe_value(value: &Value) -> String {
+pub(crate) fn describe_value(value: &Value) -> String {
     use Value as V;
     match value {
         V::Null => "null".into(),

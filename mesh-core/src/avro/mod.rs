@@ -7,6 +7,8 @@
 
 pub mod compat;
 mod conform;
+mod encode;
+mod serde_encode;
 pub mod table;
 
 use std::collections::HashMap;
@@ -18,9 +20,9 @@ use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
-use apache_avro::writer::datum::GenericDatumWriter;
 
 pub use conform::{FieldError, ValidationError};
+pub use encode::Encoder;
 
 use crate::error::{Error, Result};
 
@@ -40,6 +42,8 @@ struct Inner {
     text: String,
     /// The full name of the root type (`namespace.Name`), or its type for unnamed roots.
     full_name: String,
+    /// The schema compiled for encoding, on first use.
+    encoder: std::sync::OnceLock<Encoder>,
 }
 
 impl fmt::Debug for AvroSchema {
@@ -119,6 +123,7 @@ impl AvroSchema {
                 names,
                 text,
                 full_name,
+                encoder: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -172,21 +177,31 @@ impl AvroSchema {
         conform::conform(self, value)
     }
 
-    /// Conforms and encodes `value` as an Avro binary datum, appending it to `out`.
-    pub fn encode_into(&self, value: Value, out: &mut Vec<u8>) -> Result<()> {
-        let value = self.conform(value)?;
-        let avro_error = |source| Error::Avro {
-            operation: "encode",
-            schema: self.inner.full_name.clone(),
-            source: Box::new(source),
-        };
-        // `conform` has checked the value; the writer need not check it again.
-        let writer = GenericDatumWriter::builder(&self.inner.schema)
-            .validate(false)
-            .build()
-            .map_err(avro_error)?;
-        writer.write_value(out, value).map_err(avro_error)?;
-        Ok(())
+    /// The schema compiled for fast encoding (compiled once, on first use).
+    pub fn encoder(&self) -> &Encoder {
+        self.inner.encoder.get_or_init(|| encode::compile(self))
+    }
+
+    /// Checks and encodes `value` as an Avro binary datum, appending it to `out`. A value that
+    /// does not conform is refused with every violation and `out` is left as it was.
+    pub fn encode_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), ValidationError> {
+        self.encoder().encode_value(value, out).map_err(|first| {
+            // The fast path stops at the first violation; list them all for the caller.
+            match self.conform(value.clone()) {
+                Err(all) => all,
+                Ok(_) => first,
+            }
+        })
+    }
+
+    /// Checks and encodes any `Serialize` value straight to an Avro binary datum, appending it
+    /// to `out`; the first violation is reported with its field path.
+    pub fn encode_serde_into<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ValidationError> {
+        self.encoder().encode_serde(value, out)
     }
 
     /// Decodes an Avro binary datum written with this schema.
@@ -226,7 +241,7 @@ mod tests {
         assert_eq!(schema.full_name(), "mesh.interactions.Played");
         let mut out = Vec::new();
         schema.encode_into(
-            Value::Record(vec![
+            &Value::Record(vec![
                 ("user_id".into(), Value::String("u1".into())),
                 ("song_id".into(), Value::Int(7)),
             ]),
