@@ -79,6 +79,15 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A domain contract is invalid.
+    #[error("invalid contract {origin}: {reason}")]
+    Contract {
+        /// The contract file.
+        origin: String,
+        /// What is wrong, naming the entry.
+        reason: String,
+    },
+
     /// The mesh configuration is invalid.
     #[error("invalid configuration{}: {reason}", origin.as_ref().map(|o| format!(" in {o}")).unwrap_or_default())]
     Config {

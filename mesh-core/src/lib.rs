@@ -34,12 +34,20 @@
 //! # }
 //! ```
 //!
-//! Modules: [`names`], [`avro`], [`wire`], [`config`], [`error`].
+//! - **Arrow**: [`arrow`] (feature `arrow`) maps Avro records to Arrow batches and back: the
+//!   one mapping tables and queries use.
+//! - **contracts**: [`Contract`] is a domain's manifest (streams, products, write modes,
+//!   SLAs), loaded and checked as a whole.
+//!
+//! Modules: [`names`], [`avro`], [`wire`], [`config`], [`contract`], [`error`].
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod avro;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod names;
 pub mod wire;
@@ -51,6 +59,7 @@ pub use config::{
     CatalogConfig, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig, Pinned, Secret,
     TopicCreator,
 };
+pub use contract::{Contract, ProductSpec, StreamSpec, WriteMode};
 pub use error::{Error, Result};
 pub use names::{DomainName, NameKind, ProductId, ProductName, StreamName, Subject, TopicName};
 pub use wire::WireError;
