@@ -36,8 +36,8 @@ async fn main() -> anyhow::Result<()> {
         embedded(mesh.catalog_is_embedded()),
         endpoints.lake_url
     );
-    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-    let outcome = Slice::new(endpoints.clone(), schemas)
+    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contracts");
+    let outcome = Slice::new(endpoints.clone(), contracts)
         .run(|hop| println!("{hop}"))
         .await;
     mesh.shutdown().await?;

@@ -1,12 +1,13 @@
 //! A first walk through every hop of the mesh, thin but real at each:
 //!
-//! 1. the `interactions` domain registers `schemas/interactions/Played.avsc` in the catalog's
-//!    registry and opens its `played` stream;
+//! 1. the `interactions` domain applies its contract (`examples/contracts/interactions.toml`):
+//!    `schemas/interactions/Played.avsc` is registered in the catalog's registry and the
+//!    `played` topic created;
 //! 2. an invalid event is refused before it reaches Kafka, with field paths;
 //! 3. a valid event is published in the Confluent wire format;
 //! 4. the `recommendations` domain subscribes and decodes it back through the registry;
-//! 5. the `songs` domain snapshots a few rows of its `catalogue` product to a Delta table
-//!    and registers the version in the catalog;
+//! 5. the `songs` domain applies its contract and snapshots a few rows of its `catalogue`
+//!    product to its Delta table, registering the version in the catalog;
 //! 6. the `recommendations` domain finds the product through the catalog and reads it with
 //!    DataFusion.
 //!
@@ -17,14 +18,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use catalog::{Domain, TableVersion};
+use catalog::TableVersion;
 use consumer_kit::{DomainConsumer, Event, StartFrom};
 use deltalake::arrow::array::{Int32Array, Int64Array, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
 use deltalake::arrow::record_batch::RecordBatch;
 use mesh_core::apache_avro::types::Value;
-use mesh_core::{AvroSchema, DomainName, Endpoints, ProductId, ProductName, StreamName};
-use producer_kit::{Delivery, DomainProducer, WriteMode};
+use mesh_core::{Contract, DomainName, Endpoints, ProductId, ProductName};
+use producer_kit::{Delivery, DomainProducer};
 
 use crate::error::{Error, Result};
 
@@ -57,7 +58,7 @@ pub struct SliceReport {
 #[derive(Debug, Clone)]
 pub struct Slice {
     endpoints: Endpoints,
-    schemas: PathBuf,
+    contracts: PathBuf,
     suffix: String,
 }
 
@@ -72,13 +73,20 @@ fn name(base: &str, suffix: &str) -> Result<DomainName> {
 }
 
 impl Slice {
-    /// A slice against `endpoints`, loading schemas from the directory `schemas`.
-    pub fn new(endpoints: Endpoints, schemas: impl Into<PathBuf>) -> Self {
+    /// A slice against `endpoints`, loading the domains' contracts from the directory
+    /// `contracts` (the repository's `examples/contracts`).
+    pub fn new(endpoints: Endpoints, contracts: impl Into<PathBuf>) -> Self {
         Self {
             endpoints,
-            schemas: schemas.into(),
+            contracts: contracts.into(),
             suffix: String::new(),
         }
+    }
+
+    fn contract(&self, file: &str) -> Result<Contract> {
+        let mut contract = Contract::load(self.contracts.join(file))?;
+        contract.domain = name(contract.domain.as_str(), &self.suffix)?;
+        Ok(contract)
     }
 
     /// Appends `suffix` to every domain name, so that runs sharing a broker and catalog do
@@ -96,22 +104,10 @@ impl Slice {
         let songs = name("songs", &self.suffix)?;
         let recommendations = name("recommendations", &self.suffix)?;
 
-        // 1. A producer domain registers its schema and opens its stream.
-        let producer = DomainProducer::connect(
-            Domain {
-                name: interactions.clone(),
-                owner: "team-interactions".into(),
-                description: "What listeners do".into(),
-            },
-            endpoints,
-        )
-        .await?;
-        let played_schema =
-            AvroSchema::record_from_file(self.schemas.join("interactions/Played.avsc"))?;
-        let played = producer
-            .stream(StreamName::new("played")?, played_schema)
-            .with_partitions(1)
-            .await?;
+        // 1. A producer domain applies its contract: schema registered, topic created.
+        let producer =
+            DomainProducer::connect(self.contract("interactions.toml")?, endpoints).await?;
+        let played = producer.dyn_publisher("played")?;
         say(format!(
             "registry   {} registered {} as schema id {} (subject {}-value)",
             interactions,
@@ -128,7 +124,7 @@ impl Slice {
             ("played_at".into(), Value::Long(now_ms())),
             ("device".into(), Value::String("TOASTER".into())),
         ]);
-        let refusal = match played.send(Some("user-1"), invalid).await {
+        let refusal = match played.send(&invalid).await {
             Err(e) if e.validation().is_some() => e,
             Err(e) => return Err(e.into()),
             Ok(d) => {
@@ -149,7 +145,7 @@ impl Slice {
             ("device".into(), Value::String("MOBILE".into())),
             ("context".into(), Value::String("playlist:focus".into())),
         ]);
-        let delivery = played.send(Some("user-1"), event).await?;
+        let delivery = played.send(&event).await?;
         say(format!(
             "publish    {} partition {} offset {} (event id {})",
             played.topic(),
@@ -181,27 +177,12 @@ impl Slice {
             describe(&received.value)
         ));
 
-        // 5. A producer domain snapshots a data product.
-        let songs_producer = DomainProducer::connect(
-            Domain {
-                name: songs.clone(),
-                owner: "team-songs".into(),
-                description: "The song catalogue".into(),
-            },
-            endpoints,
-        )
-        .await?;
+        // 5. A producer domain applies its contract and snapshots a data product.
+        let songs_producer =
+            DomainProducer::connect(self.contract("songs.toml")?, endpoints).await?;
         let catalogue = ProductName::new("catalogue")?;
-        let song_schema = AvroSchema::record_from_file(self.schemas.join("songs/Song.avsc"))?;
-        let song_schema_id = songs_producer
-            .register_table_schema(&catalogue, &song_schema)
-            .await?;
-        let table_version = songs_producer
-            .snapshot(catalogue.clone(), vec![songs_batch()?])
-            .with_mode(WriteMode::Overwrite)
-            .with_schema_id(song_schema_id)
-            .with_description("Every song that can be played")
-            .await?;
+        let table_version = songs_producer.snapshot("catalogue", songs_batch()?).await?;
+        let song_schema_id = table_version.schema_id.unwrap_or_default();
         let product = ProductId::new(&songs, &catalogue);
         say(format!(
             "snapshot   {} version {}: {} rows, {} bytes, schema id {}",

@@ -28,18 +28,20 @@ use apache_avro::types::Value;
 use arrow_array::builder::{BinaryBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType,
 };
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    ListArray, MapArray, RecordBatch, StructArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int32Array, Int64Array, ListArray, MapArray, RecordBatch, StructArray,
+    TimestampMicrosecondArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields, SchemaRef, TimeUnit};
 
+use crate::AvroSchema;
 use crate::avro::table::{self, Column, ColumnType};
 use crate::error::{Error, Result};
-use crate::AvroSchema;
 
 /// The time zone Delta timestamps carry.
 const UTC: &str = "UTC";
@@ -69,10 +71,18 @@ pub fn data_type(column: &ColumnType) -> DataType {
             i8::try_from(*scale).unwrap_or(i8::MAX),
         ),
         ColumnType::Struct(columns) => DataType::Struct(fields(columns)),
-        ColumnType::Array { element, contains_null } => {
-            DataType::List(Arc::new(Field::new("item", data_type(element), *contains_null)))
-        }
-        ColumnType::Map { value, contains_null } => DataType::Map(
+        ColumnType::Array {
+            element,
+            contains_null,
+        } => DataType::List(Arc::new(Field::new(
+            "item",
+            data_type(element),
+            *contains_null,
+        ))),
+        ColumnType::Map {
+            value,
+            contains_null,
+        } => DataType::Map(
             Arc::new(Field::new(
                 "entries",
                 DataType::Struct(Fields::from(vec![
@@ -100,7 +110,13 @@ pub fn arrow_schema(schema: &AvroSchema) -> Result<SchemaRef> {
         if let ColumnType::Decimal { precision, .. } = c.data_type
             && precision > 38
         {
-            return Err(fail(schema, format!("column {}: decimals above 38 digits do not fit Arrow's Decimal128", c.name)));
+            return Err(fail(
+                schema,
+                format!(
+                    "column {}: decimals above 38 digits do not fit Arrow's Decimal128",
+                    c.name
+                ),
+            ));
         }
     }
     Ok(Arc::new(arrow_schema::Schema::new(fields(&columns))))
@@ -166,7 +182,11 @@ pub fn to_batch(schema: &AvroSchema, rows: &[Value]) -> Result<RecordBatch> {
     for (i, (f, arrow_field)) in record.fields.iter().zip(arrow.fields()).enumerate() {
         let values: Vec<Option<&Value>> = rows
             .iter()
-            .map(|row| record_fields(row).and_then(|fs| field(fs, &f.name, i)).and_then(present))
+            .map(|row| {
+                record_fields(row)
+                    .and_then(|fs| field(fs, &f.name, i))
+                    .and_then(present)
+            })
             .collect();
         let array = build(&resolver, &f.schema, ns, &values, arrow_field.data_type())
             .map_err(|e| fail(schema, format!("column {}: {e}", f.name)))?;
@@ -185,7 +205,9 @@ fn micros(schema: &Schema, value: &Value) -> Option<i64> {
         (_, Value::TimestampMillis(ms) | Value::LocalTimestampMillis(ms)) => ms.checked_mul(1000),
         (_, Value::TimestampMicros(us) | Value::LocalTimestampMicros(us)) => Some(*us),
         (_, Value::TimestampNanos(ns) | Value::LocalTimestampNanos(ns)) => Some(ns / 1000),
-        (Schema::TimestampMillis | Schema::LocalTimestampMillis, Value::Long(ms)) => ms.checked_mul(1000),
+        (Schema::TimestampMillis | Schema::LocalTimestampMillis, Value::Long(ms)) => {
+            ms.checked_mul(1000)
+        }
         (Schema::TimestampNanos | Schema::LocalTimestampNanos, Value::Long(ns)) => Some(ns / 1000),
         (_, Value::Long(us)) => Some(*us),
         _ => None,
@@ -201,7 +223,11 @@ fn decimal_i128(value: &Value) -> Option<i128> {
     if bytes.len() > 16 {
         return None;
     }
-    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
+    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        0xff
+    } else {
+        0
+    };
     let mut full = [fill; 16];
     full[16 - bytes.len()..].copy_from_slice(&bytes);
     Some(i128::from_be_bytes(full))
@@ -232,7 +258,9 @@ fn build(
     }
     Ok(match data_type {
         DataType::Boolean => primitive!(BooleanArray, Value::Boolean(b) => *b),
-        DataType::Int32 => primitive!(Int32Array, Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => *i),
+        DataType::Int32 => {
+            primitive!(Int32Array, Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => *i)
+        }
         DataType::Int64 => primitive!(Int64Array, Value::Long(l) | Value::TimeMicros(l) => *l),
         DataType::Float32 => primitive!(Float32Array, Value::Float(f) => *f),
         DataType::Float64 => primitive!(Float64Array, Value::Double(d) => *d),
@@ -291,18 +319,32 @@ fn build(
             Arc::new(b.finish())
         }
         DataType::Struct(children) => {
-            let Schema::Record(RecordSchema { fields: avro_fields, .. }) = schema else {
+            let Schema::Record(RecordSchema {
+                fields: avro_fields,
+                ..
+            }) = schema
+            else {
                 return Err(format!("{data_type} needs a record schema"));
             };
             let mut arrays = Vec::with_capacity(children.len());
             for (i, (f, child)) in avro_fields.iter().zip(children.iter()).enumerate() {
                 let child_values: Vec<Option<&Value>> = values
                     .iter()
-                    .map(|v| v.and_then(record_fields).and_then(|fs| field(fs, &f.name, i)).and_then(present))
+                    .map(|v| {
+                        v.and_then(record_fields)
+                            .and_then(|fs| field(fs, &f.name, i))
+                            .and_then(present)
+                    })
                     .collect();
-                arrays.push(build(resolver, &f.schema, ns, &child_values, child.data_type()).map_err(|e| format!("{}.{e}", f.name))?);
+                arrays.push(
+                    build(resolver, &f.schema, ns, &child_values, child.data_type())
+                        .map_err(|e| format!("{}.{e}", f.name))?,
+                );
             }
-            Arc::new(StructArray::try_new(children.clone(), arrays, nulls(values)).map_err(|e| e.to_string())?)
+            Arc::new(
+                StructArray::try_new(children.clone(), arrays, nulls(values))
+                    .map_err(|e| e.to_string())?,
+            )
         }
         DataType::List(item) => {
             let Schema::Array(a) = schema else {
@@ -315,12 +357,20 @@ fn build(
                 if let Some(Value::Array(xs)) = v {
                     items.extend(xs.iter().map(present));
                 }
-                offsets.push(i32::try_from(items.len()).map_err(|_| "a list column over 2^31 items".to_owned())?);
+                offsets.push(
+                    i32::try_from(items.len())
+                        .map_err(|_| "a list column over 2^31 items".to_owned())?,
+                );
             }
             let child = build(resolver, &a.items, ns, &items, item.data_type())?;
             Arc::new(
-                ListArray::try_new(item.clone(), OffsetBuffer::new(offsets.into()), child, nulls(values))
-                    .map_err(|e| e.to_string())?,
+                ListArray::try_new(
+                    item.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    child,
+                    nulls(values),
+                )
+                .map_err(|e| e.to_string())?,
             )
         }
         DataType::Map(entries, sorted) => {
@@ -344,7 +394,10 @@ fn build(
                         items.push(present(x));
                     }
                 }
-                offsets.push(i32::try_from(items.len()).map_err(|_| "a map column over 2^31 entries".to_owned())?);
+                offsets.push(
+                    i32::try_from(items.len())
+                        .map_err(|_| "a map column over 2^31 entries".to_owned())?,
+                );
             }
             let value_type = entry_fields[1].data_type();
             let child = build(resolver, &m.types, ns, &items, value_type)?;
@@ -355,8 +408,14 @@ fn build(
             )
             .map_err(|e| e.to_string())?;
             Arc::new(
-                MapArray::try_new(entries.clone(), OffsetBuffer::new(offsets.into()), entries_array, nulls(values), *sorted)
-                    .map_err(|e| e.to_string())?,
+                MapArray::try_new(
+                    entries.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    entries_array,
+                    nulls(values),
+                    *sorted,
+                )
+                .map_err(|e| e.to_string())?,
             )
         }
         other => return Err(format!("Arrow type {other} has no Avro mapping")),
@@ -378,11 +437,15 @@ pub fn from_batch(schema: &AvroSchema, batch: &RecordBatch) -> Result<Vec<Value>
         let Some(array) = batch.column_by_name(&f.name) else {
             continue;
         };
-        let values = read(&resolver, &f.schema, ns, array.as_ref()).map_err(|e| fail(schema, format!("column {}: {e}", f.name)))?;
+        let values = read(&resolver, &f.schema, ns, array.as_ref())
+            .map_err(|e| fail(schema, format!("column {}: {e}", f.name)))?;
         columns.push((f.name.clone(), values));
     }
     let mut out = Vec::with_capacity(rows);
-    let mut iters: Vec<(String, std::vec::IntoIter<Value>)> = columns.into_iter().map(|(n, v)| (n, v.into_iter())).collect();
+    let mut iters: Vec<(String, std::vec::IntoIter<Value>)> = columns
+        .into_iter()
+        .map(|(n, v)| (n, v.into_iter()))
+        .collect();
     for _ in 0..rows {
         let fields: Vec<(String, Value)> = iters
             .iter_mut()
@@ -393,7 +456,12 @@ pub fn from_batch(schema: &AvroSchema, batch: &RecordBatch) -> Result<Vec<Value>
     Ok(out)
 }
 
-fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn Array) -> std::result::Result<Vec<Value>, String> {
+fn read(
+    resolver: &Resolver<'_>,
+    schema: &Schema,
+    ns: Option<&str>,
+    array: &dyn Array,
+) -> std::result::Result<Vec<Value>, String> {
     let (schema, inner_ns) = resolver.resolve(schema, ns);
     let ns = inner_ns.as_deref();
     let len = array.len();
@@ -402,7 +470,14 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
         ($typed:expr, |$v:ident| $out:expr) => {{
             let typed = $typed;
             (0..len)
-                .map(|i| if valid(i) { let $v = typed.value(i); $out } else { Value::Null })
+                .map(|i| {
+                    if valid(i) {
+                        let $v = typed.value(i);
+                        $out
+                    } else {
+                        Value::Null
+                    }
+                })
                 .collect()
         }};
     }
@@ -410,11 +485,15 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
         DataType::Boolean => each!(array.as_boolean(), |v| Value::Boolean(v)),
         DataType::Int32 => match schema {
             Schema::Date => each!(array.as_primitive::<Int32Type>(), |v| Value::Date(v)),
-            Schema::TimeMillis => each!(array.as_primitive::<Int32Type>(), |v| Value::TimeMillis(v)),
+            Schema::TimeMillis => {
+                each!(array.as_primitive::<Int32Type>(), |v| Value::TimeMillis(v))
+            }
             _ => each!(array.as_primitive::<Int32Type>(), |v| Value::Int(v)),
         },
         DataType::Int64 => match schema {
-            Schema::TimeMicros => each!(array.as_primitive::<Int64Type>(), |v| Value::TimeMicros(v)),
+            Schema::TimeMicros => {
+                each!(array.as_primitive::<Int64Type>(), |v| Value::TimeMicros(v))
+            }
             _ => each!(array.as_primitive::<Int64Type>(), |v| Value::Long(v)),
         },
         DataType::Float32 => each!(array.as_primitive::<Float32Type>(), |v| Value::Float(v)),
@@ -431,9 +510,13 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
                     match schema {
                         Schema::TimestampMillis => Value::TimestampMillis(us.div_euclid(1000)),
                         Schema::TimestampNanos => Value::TimestampNanos(us.saturating_mul(1000)),
-                        Schema::LocalTimestampMillis => Value::LocalTimestampMillis(us.div_euclid(1000)),
+                        Schema::LocalTimestampMillis => {
+                            Value::LocalTimestampMillis(us.div_euclid(1000))
+                        }
                         Schema::LocalTimestampMicros => Value::LocalTimestampMicros(us),
-                        Schema::LocalTimestampNanos => Value::LocalTimestampNanos(us.saturating_mul(1000)),
+                        Schema::LocalTimestampNanos => {
+                            Value::LocalTimestampNanos(us.saturating_mul(1000))
+                        }
                         _ => Value::TimestampMicros(us),
                     }
                 })
@@ -466,7 +549,10 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
         DataType::LargeUtf8 => each!(array.as_string::<i64>(), |v| Value::String(v.to_owned())),
         DataType::Utf8View => each!(array.as_string_view(), |v| Value::String(v.to_owned())),
         DataType::Binary => match schema {
-            Schema::Fixed(f) => each!(array.as_binary::<i32>(), |v| Value::Fixed(f.size, v.to_vec())),
+            Schema::Fixed(f) => each!(array.as_binary::<i32>(), |v| Value::Fixed(
+                f.size,
+                v.to_vec()
+            )),
             _ => each!(array.as_binary::<i32>(), |v| Value::Bytes(v.to_vec())),
         },
         DataType::BinaryView => each!(array.as_binary_view(), |v| Value::Bytes(v.to_vec())),
@@ -478,7 +564,8 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
             let mut children = Vec::with_capacity(r.fields.len());
             for f in &r.fields {
                 let child = match s.column_by_name(&f.name) {
-                    Some(c) => read(resolver, &f.schema, ns, c.as_ref()).map_err(|e| format!("{}.{e}", f.name))?,
+                    Some(c) => read(resolver, &f.schema, ns, c.as_ref())
+                        .map_err(|e| format!("{}.{e}", f.name))?,
                     None => vec![Value::Null; len],
                 };
                 children.push((f.name.clone(), child));
@@ -488,7 +575,12 @@ fn read(resolver: &Resolver<'_>, schema: &Schema, ns: Option<&str>, array: &dyn 
                     if !valid(i) {
                         return Value::Null;
                     }
-                    Value::Record(children.iter().map(|(n, c)| (n.clone(), c[i].clone())).collect())
+                    Value::Record(
+                        children
+                            .iter()
+                            .map(|(n, c)| (n.clone(), c[i].clone()))
+                            .collect(),
+                    )
                 })
                 .collect()
         }

@@ -35,14 +35,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::AvroSchema;
 use crate::avro::table::{self, ColumnType};
 use crate::error::{Error, Result};
 use crate::names::{DomainName, ProductName, StreamName};
-use crate::AvroSchema;
 
 /// How a snapshot changes a product's table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum WriteMode {
     /// A snapshot replaces the table's rows.
     #[default]
@@ -218,24 +217,38 @@ impl Contract {
             origin: origin.to_owned(),
             reason,
         };
-        let raw: RawContract = toml::from_str(text).map_err(|e| fail(e.to_string().trim().to_owned()))?;
+        let raw: RawContract =
+            toml::from_str(text).map_err(|e| fail(e.to_string().trim().to_owned()))?;
         let mut streams = Vec::with_capacity(raw.streams.len());
         let mut seen = HashSet::new();
         for s in raw.streams {
             if !seen.insert(s.name.clone()) {
                 return Err(fail(format!("stream {} is declared twice", s.name)));
             }
-            let schema = AvroSchema::record_from_file(base.join(&s.schema)).map_err(|e| fail(format!("stream {}: {e}", s.name)))?;
+            let schema = AvroSchema::record_from_file(base.join(&s.schema))
+                .map_err(|e| fail(format!("stream {}: {e}", s.name)))?;
             if let Some(key) = &s.key {
-                check_key_field(&schema, key).map_err(|reason| fail(format!("stream {}: key field {key:?} {reason}", s.name)))?;
+                check_key_field(&schema, key).map_err(|reason| {
+                    fail(format!("stream {}: key field {key:?} {reason}", s.name))
+                })?;
             }
             if s.partitions < 1 {
-                return Err(fail(format!("stream {}: partitions must be at least 1, not {}", s.name, s.partitions)));
+                return Err(fail(format!(
+                    "stream {}: partitions must be at least 1, not {}",
+                    s.name, s.partitions
+                )));
             }
             let retention = s
                 .retention
                 .as_deref()
-                .map(|r| parse_duration(r).ok_or_else(|| fail(format!("stream {}: retention {r:?} is not a duration like 7d, 12h, 30m", s.name))))
+                .map(|r| {
+                    parse_duration(r).ok_or_else(|| {
+                        fail(format!(
+                            "stream {}: retention {r:?} is not a duration like 7d, 12h, 30m",
+                            s.name
+                        ))
+                    })
+                })
                 .transpose()?;
             streams.push(StreamSpec {
                 name: s.name,
@@ -253,13 +266,29 @@ impl Contract {
             if !seen.insert(p.name.clone()) {
                 return Err(fail(format!("product {} is declared twice", p.name)));
             }
-            let schema = AvroSchema::record_from_file(base.join(&p.schema)).map_err(|e| at(e.to_string()))?;
-            let columns = table::columns(&schema).map_err(|e| at(format!("its schema cannot be a table: {e}")))?;
+            let schema = AvroSchema::record_from_file(base.join(&p.schema))
+                .map_err(|e| at(e.to_string()))?;
+            let columns = table::columns(&schema)
+                .map_err(|e| at(format!("its schema cannot be a table: {e}")))?;
             for c in &p.partition_by {
                 match columns.iter().find(|col| &col.name == c) {
-                    None => return Err(at(format!("partition column {c:?} is not a field of its schema"))),
-                    Some(col) if matches!(col.data_type, ColumnType::Struct(_) | ColumnType::Array { .. } | ColumnType::Map { .. }) => {
-                        return Err(at(format!("partition column {c:?} is a {}, which cannot partition a table", col.data_type)));
+                    None => {
+                        return Err(at(format!(
+                            "partition column {c:?} is not a field of its schema"
+                        )));
+                    }
+                    Some(col)
+                        if matches!(
+                            col.data_type,
+                            ColumnType::Struct(_)
+                                | ColumnType::Array { .. }
+                                | ColumnType::Map { .. }
+                        ) =>
+                    {
+                        return Err(at(format!(
+                            "partition column {c:?} is a {}, which cannot partition a table",
+                            col.data_type
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -273,17 +302,34 @@ impl Contract {
                     }
                     for k in &p.keys {
                         match columns.iter().find(|col| &col.name == k) {
-                            None => return Err(at(format!("merge key {k:?} is not a field of its schema"))),
-                            Some(col) if col.nullable => return Err(at(format!("merge key {k:?} is nullable; keys must always be set"))),
+                            None => {
+                                return Err(at(format!(
+                                    "merge key {k:?} is not a field of its schema"
+                                )));
+                            }
+                            Some(col) if col.nullable => {
+                                return Err(at(format!(
+                                    "merge key {k:?} is nullable; keys must always be set"
+                                )));
+                            }
                             Some(_) => {}
                         }
                     }
-                    WriteMode::Merge { keys: p.keys.clone() }
+                    WriteMode::Merge {
+                        keys: p.keys.clone(),
+                    }
                 }
-                other => return Err(at(format!("mode {other:?} is not one of append, overwrite, merge"))),
+                other => {
+                    return Err(at(format!(
+                        "mode {other:?} is not one of append, overwrite, merge"
+                    )));
+                }
             };
             if !p.keys.is_empty() && !matches!(mode, WriteMode::Merge { .. }) {
-                return Err(at(format!("keys are set but the mode is {}; keys apply to merge only", mode.name())));
+                return Err(at(format!(
+                    "keys are set but the mode is {}; keys apply to merge only",
+                    mode.name()
+                )));
             }
             for s in p.streams.iter().chain(p.source.iter()) {
                 if !streams.iter().any(|d| &d.name == s) {
@@ -293,7 +339,10 @@ impl Contract {
             let sla = p
                 .sla
                 .as_deref()
-                .map(|r| parse_duration(r).ok_or_else(|| at(format!("sla {r:?} is not a duration like 1h, 15m"))))
+                .map(|r| {
+                    parse_duration(r)
+                        .ok_or_else(|| at(format!("sla {r:?} is not a duration like 1h, 15m")))
+                })
                 .transpose()?;
             products.push(ProductSpec {
                 name: p.name,
@@ -333,8 +382,18 @@ fn check_key_field(schema: &AvroSchema, key: &str) -> std::result::Result<(), St
     match columns.iter().find(|c| c.name == key) {
         None => Err("is not a top-level field of the value schema".into()),
         Some(c) if c.nullable => Err("is nullable; a key must always be set".into()),
-        Some(c) if matches!(c.data_type, ColumnType::String | ColumnType::Int | ColumnType::Long) => Ok(()),
-        Some(c) => Err(format!("is a {}; keys must be strings, ints or longs", c.data_type)),
+        Some(c)
+            if matches!(
+                c.data_type,
+                ColumnType::String | ColumnType::Int | ColumnType::Long
+            ) =>
+        {
+            Ok(())
+        }
+        Some(c) => Err(format!(
+            "is a {}; keys must be strings, ints or longs",
+            c.data_type
+        )),
     }
 }
 
@@ -382,9 +441,17 @@ mod tests {
         let c = Contract::parse(GOOD, dir.path(), "songs.toml")?;
         assert_eq!(c.domain.as_str(), "songs");
         let s = c.stream("released").expect("stream");
-        assert_eq!((s.partitions, s.retention), (6, Some(Duration::from_secs(7 * 86_400))));
+        assert_eq!(
+            (s.partitions, s.retention),
+            (6, Some(Duration::from_secs(7 * 86_400)))
+        );
         let p = c.product("catalogue").expect("product");
-        assert_eq!(p.mode, WriteMode::Merge { keys: vec!["song_id".into()] });
+        assert_eq!(
+            p.mode,
+            WriteMode::Merge {
+                keys: vec!["song_id".into()]
+            }
+        );
         assert_eq!(p.sla, Some(Duration::from_secs(3600)));
         assert_eq!(p.streams[0].as_str(), "released");
         Ok(())
@@ -394,19 +461,51 @@ mod tests {
     fn mistakes_are_refused_with_the_entry_and_the_reason() {
         let dir = dir_with_schemas();
         let cases = [
-            (GOOD.replace("key = \"song_id\"", "key = \"note\""), "stream released: key field \"note\" is nullable"),
-            (GOOD.replace("key = \"song_id\"", "key = \"nope\""), "key field \"nope\" is not a top-level field"),
-            (GOOD.replace("partition_by = [\"genre\"]", "partition_by = [\"tags\"]"), "partition column \"tags\" is a array<string>"),
-            (GOOD.replace("keys = [\"song_id\"]", "keys = [\"label\"]"), "merge key \"label\" is nullable"),
-            (GOOD.replace("mode = \"merge\"", "mode = \"upsert\""), "mode \"upsert\" is not one of"),
-            (GOOD.replace("streams = [\"released\"]", "streams = [\"played\"]"), "stream played is not declared"),
-            (GOOD.replace("retention = \"7d\"", "retention = \"a week\""), "retention \"a week\" is not a duration"),
-            (GOOD.replace("schema = \"song.avsc\"", "schema = \"missing.avsc\""), "product catalogue: cannot read"),
-            (GOOD.replace("domain = \"songs\"", "domain = \"Songs\""), "invalid domain name \"Songs\""),
-            (GOOD.replace("owner = \"team-songs\"", "owner = \"x\"\ncolour = \"red\""), "unknown field `colour`"),
+            (
+                GOOD.replace("key = \"song_id\"", "key = \"note\""),
+                "stream released: key field \"note\" is nullable",
+            ),
+            (
+                GOOD.replace("key = \"song_id\"", "key = \"nope\""),
+                "key field \"nope\" is not a top-level field",
+            ),
+            (
+                GOOD.replace("partition_by = [\"genre\"]", "partition_by = [\"tags\"]"),
+                "partition column \"tags\" is a array<string>",
+            ),
+            (
+                GOOD.replace("keys = [\"song_id\"]", "keys = [\"label\"]"),
+                "merge key \"label\" is nullable",
+            ),
+            (
+                GOOD.replace("mode = \"merge\"", "mode = \"upsert\""),
+                "mode \"upsert\" is not one of",
+            ),
+            (
+                GOOD.replace("streams = [\"released\"]", "streams = [\"played\"]"),
+                "stream played is not declared",
+            ),
+            (
+                GOOD.replace("retention = \"7d\"", "retention = \"a week\""),
+                "retention \"a week\" is not a duration",
+            ),
+            (
+                GOOD.replace("schema = \"song.avsc\"", "schema = \"missing.avsc\""),
+                "product catalogue: cannot read",
+            ),
+            (
+                GOOD.replace("domain = \"songs\"", "domain = \"Songs\""),
+                "invalid domain name \"Songs\"",
+            ),
+            (
+                GOOD.replace("owner = \"team-songs\"", "owner = \"x\"\ncolour = \"red\""),
+                "unknown field `colour`",
+            ),
         ];
         for (text, expected) in cases {
-            let err = Contract::parse(&text, dir.path(), "songs.toml").expect_err(expected).to_string();
+            let err = Contract::parse(&text, dir.path(), "songs.toml")
+                .expect_err(expected)
+                .to_string();
             assert!(err.starts_with("invalid contract songs.toml: "), "{err}");
             assert!(err.contains(expected), "expected {expected:?} in {err}");
         }

@@ -1,47 +1,60 @@
 //! The producer kit: what a domain team uses to publish its data products.
 //!
-//! A [`DomainProducer`] registers the domain in the catalog and holds one idempotent Kafka
-//! producer (`acks=all`). From it:
+//! A domain keeps a [contract](mesh_core::Contract) in its repository: its streams (value
+//! schema, key field, partitions, retention) and data products (row schema, partition
+//! columns, write mode, SLA). [`DomainProducer::connect`] applies it to the mesh: every
+//! schema change is checked against the catalog first (registry compatibility and what the
+//! product tables can take), then the domain, products and schemas are registered, topics
+//! created with their partitions, and product tables created.
 //!
-//! - [`DomainProducer::stream`] registers a stream's value schema under
-//!   `<domain>.<stream>-value`, makes sure the topic exists and returns a [`Publisher`].
-//!   [`Publisher::send`] validates each event against the schema (refusing it, with the
-//!   field path, before anything reaches Kafka), frames it in the Confluent wire format and
-//!   resolves when the broker acknowledged it.
-//! - [`DomainProducer::snapshot`] writes a product's rows as a new version of its Delta
-//!   table (commit metadata names the producer domain and schema id) and registers the
-//!   version in the catalog.
+//! - **Publishing**: [`DomainProducer::publisher`] gives a [`Publisher`] of any serde type,
+//!   [`DomainProducer::dyn_publisher`] a [`DynPublisher`] of Avro values. Every event is
+//!   checked against the registered schema while it is encoded (straight to Avro binary, no
+//!   intermediate value), refused with its field path if it does not fit, and nothing is
+//!   sent then. Confluent wire format, key from the contract's key field, the mesh's headers,
+//!   idempotent producer with `acks=all`; `send` resolves on the broker's acknowledgement,
+//!   `send_batch` checks a whole batch before sending any of it; a bound on unacknowledged
+//!   events makes senders wait instead of buffering without end.
+//! - **Snapshots**: [`DomainProducer::snapshot`] writes Arrow batches, Avro values or serde
+//!   rows ([`Rows`]) as a new version of the product's Delta table in its write mode
+//!   (overwrite, append, or merge by keys with the last row of a key winning), with the
+//!   producer domain and schema id in the commit, and registers the version in the catalog.
+//!   [`DomainProducer::maintain`] compacts and vacuums.
 //!
 //! ```no_run
-//! use catalog::Domain;
-//! use mesh_core::apache_avro::types::Value;
-//! use mesh_core::{AvroSchema, DomainName, Endpoints, MeshConfig, StreamName};
-//! use producer_kit::DomainProducer;
+//! use mesh_core::{Contract, Endpoints, MeshConfig};
+//! use producer_kit::{DomainProducer, Rows};
+//! use serde::Serialize;
+//!
+//! #[derive(Serialize)]
+//! struct Played { user_id: String, song_id: i64, ms_played: i32 }
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let endpoints = Endpoints::from_config(&MeshConfig::load()?)?;
-//! let domain = Domain { name: DomainName::new("songs")?, owner: "team-songs".into(), description: String::new() };
-//! let producer = DomainProducer::connect(domain, &endpoints).await?;
-//! let played = producer
-//!     .stream(StreamName::new("played")?, AvroSchema::record_from_file("schemas/songs/Played.avsc")?)
-//!     .await?;
-//! let delivery = played
-//!     .send(Some("user-1"), Value::Record(vec![("song_id".into(), Value::Long(7))]))
-//!     .await?;
+//! let producer = DomainProducer::connect(Contract::load("contract.toml")?, &endpoints).await?;
+//! let played = producer.publisher::<Played>("played")?;
+//! let delivery = played.send(&Played { user_id: "u-1".into(), song_id: 7, ms_played: 1000 }).await?;
 //! println!("stored at {}:{}", delivery.partition, delivery.offset);
+//! let version = producer.snapshot("history", Rows::serde(&[Played { user_id: "u-1".into(), song_id: 7, ms_played: 1000 }])?).await?;
+//! println!("table version {}", version.version);
+//! producer.flush(std::time::Duration::from_secs(10))?;
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`producer`], [`publisher`], [`snapshot`], [`error`].
+//! Modules: [`producer`], [`publisher`], [`snapshot`], [`tables`], [`error`].
 
 #![warn(missing_docs)]
 
 pub mod error;
+mod key;
 pub mod producer;
 pub mod publisher;
 pub mod snapshot;
+pub mod tables;
 
 pub use error::{Error, Result};
-pub use producer::{DEFAULT_PARTITIONS, DomainProducer, OpenStream};
-pub use publisher::{Delivery, Publisher};
-pub use snapshot::{Snapshot, WriteMode};
+pub use mesh_core::WriteMode;
+pub use producer::{DEFAULT_MAX_IN_FLIGHT, DomainProducer};
+pub use publisher::{Delivery, DynPublisher, Publisher};
+pub use snapshot::{Rows, Snapshot};
+pub use tables::{META_PRODUCER_DOMAIN, META_SCHEMA_ID, Maintenance};

@@ -1,19 +1,33 @@
-//! Publishing validated events to one stream.
+//! Publishing checked events to one stream: typed ([`Publisher`], any serde type) or
+//! dynamic ([`DynPublisher`], Avro values).
+//!
+//! Every event is checked against the stream's registered schema while it is encoded; an
+//! event that does not conform is refused with its field path and nothing is sent. A batch
+//! is checked whole before any of it is sent. Events go out in the Confluent wire format,
+//! keyed by the contract's key field, with the mesh's headers, through the idempotent
+//! producer with `acks=all`; `send` resolves when the broker acknowledged. At most the
+//! producer's in-flight bound of events wait for acknowledgement: past it, senders wait.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::future::try_join_all;
 use mesh_core::apache_avro::types::Value;
 use mesh_core::wire::{self, headers};
-use mesh_core::{AvroSchema, TopicName};
+use mesh_core::{AvroSchema, TopicName, ValidationError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use tracing::{debug, instrument};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Serialize;
+use tracing::instrument;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::producer::DomainProducer;
+use crate::key::{key_of_serde, key_of_value};
+use crate::producer::Inner;
 
-/// How long `send` waits for room in the client's bounded queue before giving up.
+/// How long a send waits for room in librdkafka's own bounded queue before giving up.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the broker stored an event.
@@ -27,24 +41,21 @@ pub struct Delivery {
     pub event_id: Uuid,
 }
 
-/// Publishes events of one stream: validated against the registered schema, encoded in the
-/// Confluent wire format, sent with the mesh's headers.
-#[derive(Clone)]
-pub struct Publisher {
-    producer: DomainProducer,
-    topic: TopicName,
-    schema: AvroSchema,
-    schema_id: u32,
+/// An event encoded and ready to send.
+struct Encoded {
+    key: Option<String>,
+    payload: Vec<u8>,
 }
 
-impl std::fmt::Debug for Publisher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("topic", &self.topic)
-            .field("schema", &self.schema.full_name())
-            .field("schema_id", &self.schema_id)
-            .finish()
-    }
+/// What publishers of one stream share.
+#[derive(Clone)]
+pub(crate) struct StreamHandle {
+    inner: Arc<Inner>,
+    topic: TopicName,
+    key_field: Option<String>,
+    schema: AvroSchema,
+    schema_id: u32,
+    schema_id_text: String,
 }
 
 fn now_ms() -> i64 {
@@ -53,107 +64,273 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl Publisher {
+impl StreamHandle {
     pub(crate) fn new(
-        producer: DomainProducer,
+        inner: Arc<Inner>,
         topic: TopicName,
+        key_field: Option<String>,
         schema: AvroSchema,
         schema_id: u32,
     ) -> Self {
         Self {
-            producer,
+            inner,
             topic,
+            key_field,
             schema,
             schema_id,
+            schema_id_text: schema_id.to_string(),
+        }
+    }
+
+    fn refused(&self, source: ValidationError) -> Error {
+        Error::InvalidEvent {
+            topic: self.topic.clone(),
+            source,
+        }
+    }
+
+    fn frame(
+        &self,
+        encode: impl FnOnce(&AvroSchema, &mut Vec<u8>) -> Result<(), ValidationError>,
+    ) -> Result<Vec<u8>> {
+        let mut payload = Vec::with_capacity(128);
+        wire::write_header(self.schema_id, &mut payload);
+        encode(&self.schema, &mut payload).map_err(|e| self.refused(e))?;
+        Ok(payload)
+    }
+
+    /// Sends encoded events and waits for every acknowledgement.
+    async fn send_encoded(&self, events: Vec<Encoded>) -> Result<Vec<Delivery>> {
+        let domain = self.inner.contract.domain.as_str();
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            // Permits are taken in order, so a batch larger than the bound waits for its own
+            // first events to be acknowledged instead of deadlocking.
+            let permit = Arc::clone(&self.inner.in_flight)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Closed)?;
+            let event_id = Uuid::new_v4();
+            let id_text = event_id.hyphenated().to_string();
+            let produced_at = now_ms().to_string();
+            let headers = OwnedHeaders::new_with_capacity(4)
+                .insert(Header {
+                    key: headers::EVENT_ID,
+                    value: Some(id_text.as_str()),
+                })
+                .insert(Header {
+                    key: headers::PRODUCER_DOMAIN,
+                    value: Some(domain),
+                })
+                .insert(Header {
+                    key: headers::SCHEMA_ID,
+                    value: Some(self.schema_id_text.as_str()),
+                })
+                .insert(Header {
+                    key: headers::PRODUCED_AT,
+                    value: Some(produced_at.as_str()),
+                });
+            let mut record = FutureRecord::to(self.topic.as_str())
+                .payload(&event.payload)
+                .headers(headers);
+            if let Some(key) = &event.key {
+                record = record.key(key.as_str());
+            }
+            // Enqueue now (librdkafka copies the record); wait for the broker below. The
+            // in-flight bound keeps librdkafka's queue from filling; if its byte bound is
+            // reached anyway, wait for room.
+            let started = Instant::now();
+            let delivery = loop {
+                match self.inner.kafka.send_result(record) {
+                    Ok(delivery) => break delivery,
+                    Err((e, back))
+                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                            && started.elapsed() < QUEUE_TIMEOUT =>
+                    {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((source, _)) => {
+                        return Err(Error::Kafka {
+                            operation: "send",
+                            topic: self.topic.to_string(),
+                            source,
+                        });
+                    }
+                }
+            };
+            let topic = &self.topic;
+            pending.push(async move {
+                let result = match delivery.await {
+                    Ok(Ok(d)) => Ok(Delivery {
+                        partition: d.partition,
+                        offset: d.offset,
+                        event_id,
+                    }),
+                    Ok(Err((source, _))) => Err(Error::Kafka {
+                        operation: "deliver",
+                        topic: topic.to_string(),
+                        source,
+                    }),
+                    Err(_) => Err(Error::Closed),
+                };
+                drop(permit);
+                result
+            });
+        }
+        try_join_all(pending).await
+    }
+}
+
+/// Publishes values of a serde type to one stream. See the [module docs](self).
+pub struct Publisher<T> {
+    handle: StreamHandle,
+    _events: PhantomData<fn(&T)>,
+}
+
+impl<T> Clone for Publisher<T> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+            _events: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("topic", &self.handle.topic)
+            .field("schema", &self.handle.schema.full_name())
+            .field("schema_id", &self.handle.schema_id)
+            .finish()
+    }
+}
+
+impl<T: Serialize> Publisher<T> {
+    pub(crate) fn new(handle: StreamHandle) -> Self {
+        Self {
+            handle,
+            _events: PhantomData,
         }
     }
 
     /// The stream's topic.
     pub fn topic(&self) -> &TopicName {
-        &self.topic
+        &self.handle.topic
     }
 
     /// The registry id of the value schema.
     pub fn schema_id(&self) -> u32 {
-        self.schema_id
+        self.handle.schema_id
+    }
+
+    /// Checks `event` and frames it as a Confluent wire-format payload, without sending.
+    pub fn encode(&self, event: &T) -> Result<Vec<u8>> {
+        self.handle
+            .frame(|schema, out| schema.encode_serde_into(event, out))
+    }
+
+    fn encoded(&self, event: &T) -> Result<Encoded> {
+        let payload = self.encode(event)?;
+        let key = self
+            .handle
+            .key_field
+            .as_deref()
+            .and_then(|f| key_of_serde(event, f));
+        Ok(Encoded { key, payload })
+    }
+
+    /// Checks, encodes and sends one event; resolves when the broker acknowledged it.
+    ///
+    /// Cancellation: dropping the future after the event was handed to Kafka does not recall
+    /// it; it may still be delivered.
+    #[instrument(skip_all, fields(topic = %self.handle.topic))]
+    pub async fn send(&self, event: &T) -> Result<Delivery> {
+        let encoded = self.encoded(event)?;
+        let mut done = self.handle.send_encoded(vec![encoded]).await?;
+        done.pop().ok_or(Error::Closed)
+    }
+
+    /// Checks every event, then sends them all and resolves when every one was
+    /// acknowledged. If any event is refused, none is sent.
+    #[instrument(skip_all, fields(topic = %self.handle.topic, events = events.len()))]
+    pub async fn send_batch(&self, events: &[T]) -> Result<Vec<Delivery>> {
+        let encoded = events
+            .iter()
+            .map(|e| self.encoded(e))
+            .collect::<Result<Vec<_>>>()?;
+        self.handle.send_encoded(encoded).await
+    }
+}
+
+/// Publishes Avro values to one stream. See the [module docs](self).
+#[derive(Clone)]
+pub struct DynPublisher {
+    handle: StreamHandle,
+}
+
+impl std::fmt::Debug for DynPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynPublisher")
+            .field("topic", &self.handle.topic)
+            .field("schema_id", &self.handle.schema_id)
+            .finish()
+    }
+}
+
+impl DynPublisher {
+    pub(crate) fn new(handle: StreamHandle) -> Self {
+        Self { handle }
+    }
+
+    /// The stream's topic.
+    pub fn topic(&self) -> &TopicName {
+        &self.handle.topic
+    }
+
+    /// The registry id of the value schema.
+    pub fn schema_id(&self) -> u32 {
+        self.handle.schema_id
     }
 
     /// The value schema.
     pub fn schema(&self) -> &AvroSchema {
-        &self.schema
+        &self.handle.schema
     }
 
-    /// Validates `value` and frames it as a Confluent wire-format payload.
-    pub fn encode(&self, value: Value) -> Result<Vec<u8>> {
-        let mut payload = Vec::with_capacity(64);
-        wire::write_header(self.schema_id, &mut payload);
-        self.schema
-            .encode_into(value, &mut payload)
-            .map_err(|e| match e {
-                mesh_core::Error::Invalid(source) => Error::InvalidEvent {
-                    topic: self.topic.clone(),
-                    source,
-                },
-                other => Error::Core(other),
-            })?;
-        Ok(payload)
+    /// Checks `event` and frames it as a Confluent wire-format payload, without sending.
+    /// A refusal lists every violation.
+    pub fn encode(&self, event: &Value) -> Result<Vec<u8>> {
+        self.handle
+            .frame(|schema, out| schema.encode_into(event, out))
     }
 
-    /// Validates, encodes and sends one event; resolves when the broker acknowledged it
-    /// (all in-sync replicas). An invalid event is refused before anything is sent.
-    ///
-    /// Cancellation: dropping the future before it resolves does not recall the message; it
-    /// may still be delivered.
-    #[instrument(skip(self, value), fields(topic = %self.topic))]
-    pub async fn send(&self, key: Option<&str>, value: Value) -> Result<Delivery> {
-        let payload = self.encode(value)?;
-        let event_id = Uuid::new_v4();
-        let event_text = event_id.to_string();
-        let schema_id = self.schema_id.to_string();
-        let produced_at = now_ms().to_string();
-        let domain = self.producer.domain().name.as_str();
-        let headers = OwnedHeaders::new_with_capacity(4)
-            .insert(Header {
-                key: headers::EVENT_ID,
-                value: Some(event_text.as_str()),
-            })
-            .insert(Header {
-                key: headers::PRODUCER_DOMAIN,
-                value: Some(domain),
-            })
-            .insert(Header {
-                key: headers::SCHEMA_ID,
-                value: Some(schema_id.as_str()),
-            })
-            .insert(Header {
-                key: headers::PRODUCED_AT,
-                value: Some(produced_at.as_str()),
-            });
-        let mut record = FutureRecord::to(self.topic.as_str())
-            .payload(&payload)
-            .headers(headers);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        let delivery = self
-            .producer
-            .kafka()
-            .send(record, QUEUE_TIMEOUT)
-            .await
-            .map_err(|(source, _)| Error::Kafka {
-                operation: "send",
-                topic: self.topic.to_string(),
-                source,
-            })?;
-        debug!(
-            partition = delivery.partition,
-            offset = delivery.offset,
-            "event delivered"
-        );
-        Ok(Delivery {
-            partition: delivery.partition,
-            offset: delivery.offset,
-            event_id,
-        })
+    fn encoded(&self, event: &Value) -> Result<Encoded> {
+        let payload = self.encode(event)?;
+        let key = self
+            .handle
+            .key_field
+            .as_deref()
+            .and_then(|f| key_of_value(event, f));
+        Ok(Encoded { key, payload })
+    }
+
+    /// Checks, encodes and sends one event; resolves when the broker acknowledged it.
+    #[instrument(skip_all, fields(topic = %self.handle.topic))]
+    pub async fn send(&self, event: &Value) -> Result<Delivery> {
+        let encoded = self.encoded(event)?;
+        let mut done = self.handle.send_encoded(vec![encoded]).await?;
+        done.pop().ok_or(Error::Closed)
+    }
+
+    /// Checks every event, then sends them all; if any is refused, none is sent.
+    #[instrument(skip_all, fields(topic = %self.handle.topic, events = events.len()))]
+    pub async fn send_batch(&self, events: &[Value]) -> Result<Vec<Delivery>> {
+        let encoded = events
+            .iter()
+            .map(|e| self.encoded(e))
+            .collect::<Result<Vec<_>>>()?;
+        self.handle.send_encoded(encoded).await
     }
 }

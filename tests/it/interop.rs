@@ -5,7 +5,7 @@
 use datamesh::slice::Slice;
 use serde_json::Value as Json;
 
-use crate::support::{TestResult, mesh, python, run_python, schemas, unique};
+use crate::support::{TestResult, contracts, mesh, python, run_python, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() -> TestResult {
@@ -14,7 +14,7 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
     };
     let (mesh, _dir) = mesh(None).await?;
     let endpoints = mesh.endpoints().clone();
-    let report = Slice::new(endpoints.clone(), schemas())
+    let report = Slice::new(endpoints.clone(), contracts())
         .with_suffix(unique())
         .run(|_| {})
         .await?;
@@ -61,7 +61,7 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
     let out = tokio::task::spawn_blocking(move || run_python(&python, "delta_read.py", &[&uri]))
         .await??;
     let table: Json = serde_json::from_str(&out)?;
-    assert_eq!(table["version"], 0);
+    assert_eq!(table["version"], 1);
     assert_eq!(table["metadata"]["mesh.schema_id"], report.song_schema_id);
     let rows = table["rows"].as_array().ok_or("no rows")?;
     let ids: Vec<i64> = rows.iter().filter_map(|r| r["song_id"].as_i64()).collect();

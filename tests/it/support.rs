@@ -9,9 +9,9 @@ use datamesh::mesh_core::MeshConfig;
 
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-/// The repository's `schemas/` directory.
-pub(crate) fn schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
+/// The repository's example contracts.
+pub(crate) fn contracts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contracts")
 }
 
 /// A short random suffix for names, so tests sharing a broker never meet.

@@ -1,0 +1,486 @@
+//! The product tables of a domain producer: one Delta handle per product, kept loaded so a
+//! commit costs the same at the thousandth version as at the first; writes in each write
+//! mode; the catalog kept in step; compaction and vacuum.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use catalog::TableVersion;
+use deltalake::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use deltalake::arrow::compute::take;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use mesh_core::{ProductId, ProductSpec, WriteMode};
+use tracing::{info, warn};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::producer::DomainProducer;
+
+/// Commit-metadata key naming the domain that wrote a version.
+pub const META_PRODUCER_DOMAIN: &str = "mesh.producer_domain";
+/// Commit-metadata key holding the registry id of the schema the rows were written with.
+pub const META_SCHEMA_ID: &str = "mesh.schema_id";
+
+/// One product's loaded table. Writes to a product take its lock for the whole write: one
+/// writer per product per process, in order (the lock is async, held across the commit on
+/// purpose; other products are not blocked).
+type Slot = Arc<tokio::sync::Mutex<Option<DeltaTable>>>;
+
+/// The loaded tables, by product name.
+#[derive(Default)]
+pub(crate) struct Tables {
+    // A plain mutex: held only to find or insert a slot, never across an await.
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Tables {
+    fn slot(&self, product: &str) -> Slot {
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(slots.entry(product.to_owned()).or_default())
+    }
+}
+
+/// What maintenance did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Small files rewritten into larger ones.
+    pub files_compacted: u64,
+    /// Files written by compaction.
+    pub files_written: u64,
+    /// Files no version needs any more, deleted by vacuum.
+    pub files_vacuumed: usize,
+    /// The table version after compaction, if it committed one.
+    pub version: Option<u64>,
+}
+
+/// Rows and bytes of a loaded table's current version.
+fn stats(table: &DeltaTable) -> std::result::Result<(u64, u64), DeltaTableError> {
+    let state = table.snapshot()?;
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    for file in state.log_data().iter() {
+        rows += file.num_records().map_or(0, |n| n as u64);
+        bytes += u64::try_from(file.size()).unwrap_or(0);
+    }
+    Ok((rows, bytes))
+}
+
+/// Keeps the last row of each key: merge sources must not hold a key twice.
+pub(crate) fn last_per_key(
+    batches: &[RecordBatch],
+    keys: &[String],
+) -> std::result::Result<Vec<RecordBatch>, String> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let schema = first.schema();
+    let batch =
+        deltalake::arrow::compute::concat_batches(&schema, batches).map_err(|e| e.to_string())?;
+    let columns: Vec<&ArrayRef> = keys
+        .iter()
+        .map(|k| {
+            batch
+                .column_by_name(k)
+                .ok_or_else(|| format!("merge key {k} is not a column of the rows"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let options = FormatOptions::default();
+    let formatters: Vec<ArrayFormatter<'_>> = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    let mut last: HashMap<String, u32> = HashMap::with_capacity(batch.num_rows());
+    let mut order: Vec<String> = Vec::new();
+    for row in 0..batch.num_rows() {
+        if columns.iter().any(|c| c.is_null(row)) {
+            return Err(format!("row {row} has a null merge key"));
+        }
+        let key: String = formatters
+            .iter()
+            .map(|f| f.value(row).to_string())
+            .collect::<Vec<_>>()
+            .join("\u{1f}");
+        let index = u32::try_from(row).map_err(|_| "a snapshot over 2^32 rows".to_owned())?;
+        if last.insert(key.clone(), index).is_none() {
+            order.push(key);
+        }
+    }
+    if last.len() == batch.num_rows() {
+        return Ok(vec![batch.clone()]);
+    }
+    let indices = UInt32Array::from(order.iter().map(|k| last[k]).collect::<Vec<_>>());
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema, columns)
+        .map(|b| vec![b])
+        .map_err(|e| e.to_string())
+}
+
+/// A quoted SQL identifier: Avro field names keep their case.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl DomainProducer {
+    pub(crate) fn product_spec(&self, product: &str) -> Result<&ProductSpec> {
+        self.contract()
+            .product(product)
+            .ok_or_else(|| Error::UnknownProduct {
+                domain: self.domain().clone(),
+                product: product.to_owned(),
+            })
+    }
+
+    pub(crate) fn product_id(&self, spec: &ProductSpec) -> ProductId {
+        ProductId::new(self.domain(), &spec.name)
+    }
+
+    pub(crate) fn delta_error(&self, spec: &ProductSpec) -> impl Fn(DeltaTableError) -> Error {
+        let product = self.product_id(spec);
+        let uri = self.endpoints().table_url(&product);
+        move |source| Error::Delta {
+            product: product.clone(),
+            uri: uri.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// An unloaded handle on a product's table.
+    fn table_handle(&self, spec: &ProductSpec) -> Result<DeltaTable> {
+        let delta_error = self.delta_error(spec);
+        let uri = self.endpoints().table_url(&self.product_id(spec));
+        let url = Url::parse(&uri).map_err(|e| {
+            delta_error(DeltaTableError::InvalidTableLocation(format!("{uri}: {e}")))
+        })?;
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+        {
+            std::fs::create_dir_all(&path).map_err(|e| delta_error(DeltaTableError::from(e)))?;
+        }
+        DeltaTableBuilder::from_url(url)
+            .and_then(|b| {
+                b.with_storage_options(
+                    self.endpoints()
+                        .storage_options
+                        .clone()
+                        .into_iter()
+                        .collect(),
+                )
+                .build()
+            })
+            .map_err(delta_error)
+    }
+
+    /// The product's table, loaded and current, in its slot.
+    async fn current(
+        &self,
+        spec: &ProductSpec,
+        slot: &mut Option<DeltaTable>,
+    ) -> Result<DeltaTable> {
+        let delta_error = self.delta_error(spec);
+        match slot.take() {
+            Some(mut table) => {
+                // Commits by other writers since ours: read only the new log entries.
+                table.update_incremental(None).await.map_err(&delta_error)?;
+                Ok(table)
+            }
+            None => {
+                let mut table = self.table_handle(spec)?;
+                // Loading a table that does not exist logs an error deep in the kernel: look first.
+                if table
+                    .verify_deltatable_existence()
+                    .await
+                    .map_err(&delta_error)?
+                {
+                    table.load().await.map_err(&delta_error)?;
+                }
+                Ok(table)
+            }
+        }
+    }
+
+    pub(crate) fn arrow_schema(&self, spec: &ProductSpec) -> Result<SchemaRef> {
+        Ok(mesh_core::arrow::arrow_schema(&spec.schema)?)
+    }
+
+    fn commit_properties(&self, spec: &ProductSpec) -> CommitProperties {
+        let mut metadata = vec![(
+            META_PRODUCER_DOMAIN.to_owned(),
+            serde_json::Value::from(self.domain().as_str()),
+        )];
+        if let Some((_, id)) = self.inner().table_schemas.get(spec.name.as_str()) {
+            metadata.push((META_SCHEMA_ID.to_owned(), serde_json::Value::from(*id)));
+        }
+        CommitProperties::default().with_metadata(metadata)
+    }
+
+    /// Creates the product's table if it does not exist, and registers its first version.
+    pub(crate) async fn ensure_table(&self, spec: &ProductSpec) -> Result<()> {
+        let slot = self.inner().tables.slot(spec.name.as_str());
+        let mut guard = slot.lock().await;
+        let table = self.current(spec, &mut guard).await?;
+        let table = if table.version().is_some() {
+            table
+        } else {
+            let empty = RecordBatch::new_empty(self.arrow_schema(spec)?);
+            let created = table
+                .write(vec![empty])
+                .with_save_mode(SaveMode::Append)
+                .with_partition_columns(spec.partition_by.clone())
+                .with_table_name(spec.name.as_str())
+                .with_description(spec.description.clone())
+                .with_commit_properties(self.commit_properties(spec))
+                .await
+                .map_err(self.delta_error(spec))?;
+            info!(product = %self.product_id(spec), "table created");
+            created
+        };
+        self.register_current(spec, &table).await?;
+        *guard = Some(table);
+        Ok(())
+    }
+
+    /// Registers the table's current version in the catalog unless it is there: the catalog
+    /// catches up with commits whose registration failed earlier.
+    async fn register_current(
+        &self,
+        spec: &ProductSpec,
+        table: &DeltaTable,
+    ) -> Result<Option<TableVersion>> {
+        let Some(version) = table.version() else {
+            return Ok(None);
+        };
+        let id = self.product_id(spec);
+        let version = i64::try_from(version).unwrap_or(i64::MAX);
+        match self.catalog().latest_table_version(&id).await {
+            Ok(latest) if latest.version >= version => return Ok(Some(latest)),
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (rows, bytes) = stats(table).map_err(self.delta_error(spec))?;
+        let state = table.snapshot().map_err(self.delta_error(spec))?;
+        let committed_at_ms = state
+            .version_timestamp(u64::try_from(version).unwrap_or(0))
+            .unwrap_or_default();
+        let registered = self
+            .catalog()
+            .register_table_version(
+                &id,
+                &TableVersion {
+                    version,
+                    rows,
+                    bytes,
+                    schema_id: self
+                        .inner()
+                        .table_schemas
+                        .get(spec.name.as_str())
+                        .map(|(_, id)| *id),
+                    offsets: Vec::new(),
+                    committed_at_ms,
+                },
+            )
+            .await?;
+        Ok(Some(registered))
+    }
+
+    /// Writes `batches` (already in the product's schema) in the product's write mode and
+    /// registers the new version. Nothing is committed if the write fails.
+    pub(crate) async fn write_batches(
+        &self,
+        spec: &ProductSpec,
+        batches: Vec<RecordBatch>,
+    ) -> Result<TableVersion> {
+        let delta_error = self.delta_error(spec);
+        let slot = self.inner().tables.slot(spec.name.as_str());
+        let mut guard = slot.lock().await;
+        let table = self.current(spec, &mut guard).await?;
+        // Keep the slot filled whatever happens below: a failed write leaves the table as it
+        // was, and the next write starts from the same loaded state.
+        *guard = Some(table.clone());
+        if let Err(e) = self.register_current(spec, &table).await {
+            warn!(product = %self.product_id(spec), error = %e, "catalog behind the table; continuing");
+        }
+        let written = match &spec.mode {
+            WriteMode::Overwrite | WriteMode::Append => {
+                let mode = if spec.mode == WriteMode::Append {
+                    SaveMode::Append
+                } else {
+                    SaveMode::Overwrite
+                };
+                let mut write = table
+                    .write(batches)
+                    .with_save_mode(mode)
+                    .with_commit_properties(self.commit_properties(spec));
+                if !spec.partition_by.is_empty() {
+                    write = write.with_partition_columns(spec.partition_by.clone());
+                }
+                write.await.map_err(&delta_error)?
+            }
+            WriteMode::Merge { keys } => {
+                let rows = last_per_key(&batches, keys).map_err(|reason| Error::InvalidRows {
+                    product: self.product_id(spec),
+                    reason,
+                })?;
+                if rows.iter().all(|b| b.num_rows() == 0) {
+                    table
+                } else {
+                    let ctx = SessionContext::new();
+                    let source = ctx.read_batches(rows).map_err(|e| delta_error(e.into()))?;
+                    let predicate = keys
+                        .iter()
+                        .map(|k| format!("target.{q} = source.{q}", q = quoted(k)))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    let columns: Vec<String> = self
+                        .arrow_schema(spec)?
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect();
+                    let (merged, metrics) = table
+                        .merge(source, predicate)
+                        .with_source_alias("source")
+                        .with_target_alias("target")
+                        .with_commit_properties(self.commit_properties(spec))
+                        .when_matched_update(|update| {
+                            columns.iter().fold(update, |u, c| {
+                                u.update(c.as_str(), format!("source.{}", quoted(c)))
+                            })
+                        })
+                        .and_then(|m| {
+                            m.when_not_matched_insert(|insert| {
+                                columns.iter().fold(insert, |i, c| {
+                                    i.set(c.as_str(), format!("source.{}", quoted(c)))
+                                })
+                            })
+                        })
+                        .map_err(&delta_error)?
+                        .await
+                        .map_err(&delta_error)?;
+                    info!(
+                        product = %self.product_id(spec),
+                        inserted = metrics.num_target_rows_inserted,
+                        updated = metrics.num_target_rows_updated,
+                        "merged"
+                    );
+                    merged
+                }
+            }
+        };
+        *guard = Some(written.clone());
+        let registered = self
+            .register_current(spec, &written)
+            .await?
+            .ok_or_else(|| Error::InvalidRows {
+                product: self.product_id(spec),
+                reason: "the table has no version after the write".into(),
+            })?;
+        info!(product = %self.product_id(spec), version = registered.version, rows = registered.rows, "snapshot committed");
+        Ok(registered)
+    }
+
+    /// Compacts the product table's small files, then deletes files no version newer than
+    /// `retention` needs. Safe next to writers: compaction commits like any writer (appends
+    /// in between are kept), and vacuum only deletes files older than `retention` that no
+    /// current version references.
+    pub async fn maintain(&self, product: &str, retention: Duration) -> Result<Maintenance> {
+        let spec = self.product_spec(product)?;
+        let delta_error = self.delta_error(spec);
+        let slot = self.inner().tables.slot(spec.name.as_str());
+        let mut guard = slot.lock().await;
+        let table = self.current(spec, &mut guard).await?;
+        *guard = Some(table.clone());
+        let (compacted, metrics) = table
+            .optimize()
+            .with_commit_properties(self.commit_properties(spec))
+            .await
+            .map_err(&delta_error)?;
+        *guard = Some(compacted.clone());
+        let compacted_version = (metrics.num_files_removed > 0)
+            .then(|| compacted.version())
+            .flatten();
+        let retention_hours = chrono_hours(retention);
+        let (vacuumed, vacuum) = compacted
+            .vacuum()
+            .with_retention_period(retention_hours)
+            .with_enforce_retention_duration(false)
+            .with_commit_properties(self.commit_properties(spec))
+            .await
+            .map_err(&delta_error)?;
+        *guard = Some(vacuumed.clone());
+        if let Err(e) = self.register_current(spec, &vacuumed).await {
+            warn!(product = %self.product_id(spec), error = %e, "catalog behind the table after maintenance");
+        }
+        Ok(Maintenance {
+            files_compacted: metrics.num_files_removed,
+            files_written: metrics.num_files_added,
+            files_vacuumed: vacuum.files_deleted.len(),
+            version: compacted_version,
+        })
+    }
+}
+
+/// Vacuum's retention is a chrono duration.
+fn chrono_hours(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::{Int64Array, StringArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn merge_sources_keep_the_last_row_of_each_key() -> std::result::Result<(), String> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, false),
+        ]));
+        let batch = |ids: Vec<i64>, vs: Vec<&str>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(vs)),
+                ],
+            )
+            .map_err(|e| e.to_string())
+        };
+        let out = last_per_key(
+            &[
+                batch(vec![1, 2, 1], vec!["a", "b", "c"])?,
+                batch(vec![3, 2], vec!["d", "e"])?,
+            ],
+            &["id".into()],
+        )?;
+        let out = &out[0];
+        let ids = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("ids")?;
+        let vs = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("vs")?;
+        let rows: Vec<(i64, &str)> = (0..out.num_rows())
+            .map(|i| (ids.value(i), vs.value(i)))
+            .collect();
+        assert_eq!(rows, [(1, "c"), (2, "e"), (3, "d")]);
+        Ok(())
+    }
+}
