@@ -23,7 +23,7 @@
 //!
 //! ```no_run
 //! use mesh_core::{Contract, Endpoints, MeshConfig};
-//! use producer_kit::{DomainProducer, Rows};
+//! use producer_kit::DomainProducer;
 //! use serde::Serialize;
 //!
 //! #[derive(Serialize)]
@@ -35,7 +35,8 @@
 //! let played = producer.publisher::<Played>("played")?;
 //! let delivery = played.send(&Played { user_id: "u-1".into(), song_id: 7, ms_played: 1000 }).await?;
 //! println!("stored at {}:{}", delivery.partition, delivery.offset);
-//! let version = producer.snapshot("history", Rows::serde(&[Played { user_id: "u-1".into(), song_id: 7, ms_played: 1000 }])?).await?;
+//! let rows = producer.rows("history", &[Played { user_id: "u-1".into(), song_id: 7, ms_played: 1000 }])?;
+//! let version = producer.snapshot("history", rows).await?;
 //! println!("table version {}", version.version);
 //! producer.flush(std::time::Duration::from_secs(10))?;
 //! # Ok(()) }

@@ -317,6 +317,11 @@ impl DomainProducer {
         Snapshot::new(self.clone(), product.to_owned(), rows.into())
     }
 
+    /// Serde rows for a snapshot of `product`, checked against its row schema.
+    pub fn rows<T: Serialize>(&self, product: &str, rows: &[T]) -> Result<Rows> {
+        Rows::from_serde(&self.product_spec(product)?.schema, rows)
+    }
+
     /// Waits until every event handed to Kafka is acknowledged, or `timeout` passes. Call
     /// it before the process exits.
     pub fn flush(&self, timeout: Duration) -> Result<()> {

@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use catalog::TableVersion;
 use deltalake::arrow::record_batch::RecordBatch;
+use mesh_core::AvroSchema;
 use mesh_core::apache_avro::types::Value;
 use serde::Serialize;
 use tracing::instrument;
@@ -24,15 +25,20 @@ pub enum Rows {
 }
 
 impl Rows {
-    /// Serde rows (structs with the product's fields), turned into Avro values.
-    pub fn serde<T: Serialize>(rows: &[T]) -> Result<Self> {
+    /// Serde rows (structs, maps, JSON objects with the product's fields), checked against
+    /// the product's row `schema` as they are encoded: the same field-path refusals as events.
+    /// [`DomainProducer::rows`] finds the schema from the product's name.
+    pub fn from_serde<T: Serialize>(schema: &AvroSchema, rows: &[T]) -> Result<Self> {
+        let mut buf = Vec::with_capacity(256);
         rows.iter()
             .enumerate()
             .map(|(row, r)| {
-                mesh_core::apache_avro::to_value(r).map_err(|e| Error::RowConversion {
-                    row,
-                    reason: e.to_string(),
-                })
+                buf.clear();
+                let refused = |reason: String| Error::RowConversion { row, reason };
+                schema
+                    .encode_serde_into(r, &mut buf)
+                    .map_err(|e| refused(e.to_string()))?;
+                schema.decode(&buf).map_err(|e| refused(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()
             .map(Rows::Values)

@@ -2,5 +2,6 @@
 //! in-process broker and on a real one, and interop with clients nobody here wrote.
 
 mod interop;
+mod producer;
 mod slice;
 mod support;

@@ -194,6 +194,8 @@ impl Walk<'_> {
                 Some(V::Map(out))
             }
             (Schema::Record(r), V::Record(fields)) => self.record(r, fields),
+            // A map with string keys (a JSON object, say) stands for a record.
+            (Schema::Record(r), V::Map(entries)) => self.record(r, entries.into_iter().collect()),
             (Schema::Date, V::Int(d) | V::Date(d)) => Some(V::Date(d)),
             (Schema::TimeMillis, V::Int(t) | V::TimeMillis(t)) => Some(V::TimeMillis(t)),
             (Schema::TimeMicros, V::Long(t) | V::TimeMicros(t)) => Some(V::TimeMicros(t)),
@@ -378,7 +380,7 @@ impl Walk<'_> {
             Schema::Enum(_) => matches!(value, V::Enum(..) | V::String(_)),
             Schema::Array(_) => matches!(value, V::Array(_)),
             Schema::Map(_) => matches!(value, V::Map(_)),
-            Schema::Record(_) => matches!(value, V::Record(_)),
+            Schema::Record(_) => matches!(value, V::Record(_) | V::Map(_)),
             Schema::Uuid(UuidSchema::String) => matches!(value, V::Uuid(_) | V::String(_)),
             Schema::Uuid(_) => matches!(value, V::Uuid(_) | V::Bytes(_) | V::Fixed(..)),
             Schema::Decimal(_) => matches!(value, V::Decimal(_) | V::Bytes(_) | V::Fixed(..)),
