@@ -43,7 +43,7 @@ pub struct SliceReport {
     /// Where the valid event was stored.
     pub delivery: Delivery,
     /// The event as the consumer decoded it.
-    pub received: Event,
+    pub received: Event<Value>,
     /// The catalogue product's id.
     pub product: ProductId,
     /// The registry id of `Song`, the catalogue's row schema.
@@ -166,13 +166,11 @@ impl Slice {
                 hop: "consume",
                 reason: format!("no event within {RECEIVE_TIMEOUT:?}"),
             })??;
-        subscription.commit(&received)?;
+        subscription.commit(&received.position)?;
         say(format!(
-            "consume    {} decoded {}[{}]@{} with schema id {}: {}",
+            "consume    {} decoded {} with schema id {}: {}",
             recommendations,
-            received.topic,
-            received.partition,
-            received.offset,
+            received.position,
             received.schema_id,
             describe(&received.value)
         ));

@@ -228,6 +228,17 @@ impl CatalogClient {
             .await
     }
 
+    /// One version of `subject`.
+    pub async fn version(&self, subject: &Subject, version: i64) -> Result<SubjectVersion> {
+        self.get(&[
+            "subjects",
+            subject.as_str(),
+            "versions",
+            &version.to_string(),
+        ])
+        .await
+    }
+
     /// Every subject with a live version.
     pub async fn subjects(&self) -> Result<Vec<String>> {
         self.get(&["subjects"]).await
@@ -291,6 +302,19 @@ impl CatalogClient {
             &["api", "v1", "products", product.as_str(), "grants"],
             Some(&body),
         )
+        .await
+    }
+
+    /// `consumer`'s grant on `product`; not found when it holds none.
+    pub async fn grant_of(&self, product: &ProductId, consumer: &DomainName) -> Result<Grant> {
+        self.get(&[
+            "api",
+            "v1",
+            "products",
+            product.as_str(),
+            "grants",
+            consumer.as_str(),
+        ])
         .await
     }
 

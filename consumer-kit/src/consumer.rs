@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use catalog::CatalogClient;
-use mesh_core::{DomainName, Endpoints, TopicName};
+use mesh_core::{DomainName, Endpoints, ProductId, TopicName};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::metrics::ConsumerMetrics;
 use crate::query::StaticData;
+use crate::sink::Sink;
 use crate::subscription::Subscribe;
 
 /// A consumer domain's handle on the mesh: subscribes to streams and queries products.
@@ -22,6 +24,7 @@ struct Inner {
     domain: DomainName,
     endpoints: Endpoints,
     catalog: CatalogClient,
+    metrics: ConsumerMetrics,
 }
 
 impl DomainConsumer {
@@ -37,6 +40,7 @@ impl DomainConsumer {
                 domain,
                 endpoints: endpoints.clone(),
                 catalog,
+                metrics: ConsumerMetrics::default(),
             }),
         })
     }
@@ -56,10 +60,58 @@ impl DomainConsumer {
         &self.inner.endpoints
     }
 
+    /// The counters of this consumer's subscriptions.
+    pub fn metrics(&self) -> &ConsumerMetrics {
+        &self.inner.metrics
+    }
+
     /// A subscription to `topics`, by default as the consumer group `<domain>`; see
-    /// [`Subscribe`] for the options and [`Subscribe::start`] to begin.
+    /// [`Subscribe`] for the options, [`Subscribe::run`] and [`Subscribe::start`] to begin.
     pub fn subscribe(&self, topics: Vec<TopicName>) -> Subscribe {
         Subscribe::new(self.clone(), topics)
+    }
+
+    /// A subscription to the streams of a data product, found through the catalog. A
+    /// product of another domain needs a grant to this consumer's domain.
+    pub async fn subscribe_product(&self, product: &ProductId) -> Result<Subscribe> {
+        self.check_grant(product).await?;
+        let described = self.inner.catalog.product(product).await?;
+        let topics = described
+            .stream_ports
+            .into_iter()
+            .map(|p| p.topic)
+            .collect::<Vec<_>>();
+        if topics.is_empty() {
+            return Err(Error::NoStream {
+                product: product.clone(),
+            });
+        }
+        Ok(Subscribe::new(self.clone(), topics))
+    }
+
+    /// Fails unless this domain owns `product` or holds a grant on it.
+    pub async fn check_grant(&self, product: &ProductId) -> Result<()> {
+        if product.domain() == self.inner.domain {
+            return Ok(());
+        }
+        match self
+            .inner
+            .catalog
+            .grant_of(product, &self.inner.domain)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Err(Error::NotGranted {
+                product: product.clone(),
+                domain: self.inner.domain.clone(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A sink of `product`'s source stream into its table, exactly once; see [`Sink`].
+    pub fn sink(&self, product: ProductId) -> Sink {
+        Sink::new(self.clone(), product)
     }
 
     /// A fresh SQL session over the products this consumer opens.

@@ -9,17 +9,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A message could not be decoded; it is identified so it can be set aside.
-    #[error("cannot decode {topic}[{partition}]@{offset}: {cause}")]
+    /// A message could not be decoded; its position says which, so it can be set aside.
+    #[error("cannot decode {position}: {source}")]
     Decode {
+        /// Where the message is.
+        position: crate::handler::Position,
+        /// Why: not wire format, unknown schema id, bad Avro body...
+        source: crate::decoder::DecodeError,
+    },
+
+    /// The dead-letter topic cannot be written: the consumer stops rather than lose events.
+    #[error("dead-letter topic {topic}: {reason}")]
+    DeadLetter {
         /// The topic.
         topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// Why: not wire format, unknown schema id, bad Avro body...
-        cause: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A partition worker failed.
+    #[error("a partition worker failed: {0}")]
+    Worker(String),
+
+    /// A sink could not keep its promise; the table is at its last good version.
+    #[error("sink into {product}: {reason}")]
+    Sink {
+        /// The product.
+        product: ProductId,
+        /// Why.
+        reason: String,
     },
 
     /// Kafka failed.
@@ -48,6 +66,13 @@ pub enum Error {
         domain: mesh_core::DomainName,
     },
 
+    /// A product has no stream to subscribe to.
+    #[error("data product {product} has no stream port")]
+    NoStream {
+        /// The product.
+        product: ProductId,
+    },
+
     /// A product has no table to query.
     #[error("data product {product} has no table port")]
     NoTable {
@@ -65,6 +90,10 @@ pub enum Error {
         /// The cause.
         source: Box<deltalake::DeltaTableError>,
     },
+
+    /// Query results could not become the rows asked for.
+    #[error("query rows do not fit the type asked for: {0}")]
+    Rows(String),
 
     /// A query failed to plan or run.
     #[error("query failed: {0}")]

@@ -1,12 +1,20 @@
 //! Static data: querying data products' Delta tables with SQL.
+//!
+//! Each opened product is a table named like its id, `<domain>.<product>`, so `SELECT * FROM
+//! songs.catalogue` reads the `songs` domain's `catalogue` product. A product opens at its
+//! latest version, or pinned to a version or a time; [`StaticData::refresh`] moves unpinned
+//! products to the newest version the catalog has registered.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use deltalake::DeltaTable;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::catalog::MemorySchemaProvider;
 use deltalake::datafusion::common::TableReference;
 use deltalake::datafusion::prelude::SessionContext;
 use mesh_core::ProductId;
+use serde::de::DeserializeOwned;
 use tracing::info;
 use url::Url;
 
@@ -16,12 +24,25 @@ use crate::error::{Error, Result};
 /// The DataFusion catalog products are registered in.
 const CATALOG: &str = "datafusion";
 
-/// A SQL session over data products. Each opened product is a table named like its id,
-/// `<domain>.<product>`, so `SELECT * FROM songs.catalogue` reads the `songs` domain's
-/// `catalogue` product.
+/// Which version of a product to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum At {
+    /// The newest version; [`StaticData::refresh`] keeps it newest.
+    #[default]
+    Latest,
+    /// This Delta version.
+    Version(u64),
+    /// The newest version committed at or before this time (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+/// A SQL session over data products. Cheap to share behind an `Arc`.
 pub struct StaticData {
     consumer: DomainConsumer,
     ctx: SessionContext,
+    // A plain mutex: held to read or update the list, never across an await.
+    opened: Mutex<HashMap<ProductId, (At, u64)>>,
 }
 
 impl std::fmt::Debug for StaticData {
@@ -37,12 +58,29 @@ impl StaticData {
         Self {
             consumer,
             ctx: SessionContext::new(),
+            opened: Mutex::default(),
         }
     }
 
     /// Finds `product` in the catalog and opens the latest version of its table for SQL.
     /// Returns the Delta version opened.
     pub async fn open(&self, product: &ProductId) -> Result<u64> {
+        self.open_at(product, At::Latest).await
+    }
+
+    /// Opens `product` at a version or time. A product of another domain needs a grant.
+    pub async fn open_at(&self, product: &ProductId, at: At) -> Result<u64> {
+        let table = self.load(product, at).await?;
+        let version = table.version().unwrap_or_default();
+        self.register(product, &table).await?;
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.insert(product.clone(), (at, version));
+        }
+        info!(%product, version, "product opened");
+        Ok(version)
+    }
+
+    async fn load(&self, product: &ProductId, at: At) -> Result<DeltaTable> {
         let described = self.consumer.catalog().product(product).await?;
         if described.table_location_hidden {
             return Err(Error::NotGranted {
@@ -71,10 +109,30 @@ impl StaticData {
             .clone()
             .into_iter()
             .collect();
-        let table = deltalake::open_table_with_storage_options(url, options)
+        let mut table = deltalake::open_table_with_storage_options(url, options)
             .await
             .map_err(delta_error)?;
-        let version = table.version().unwrap_or_default();
+        match at {
+            At::Latest => {}
+            At::Version(v) => table.load_version(v).await.map_err(delta_error)?,
+            At::Timestamp(ms) => {
+                let when =
+                    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::Sink {
+                        product: product.clone(),
+                        reason: format!("{ms} is not a time"),
+                    })?;
+                table.load_with_datetime(when).await.map_err(delta_error)?;
+            }
+        }
+        Ok(table)
+    }
+
+    async fn register(&self, product: &ProductId, table: &DeltaTable) -> Result<()> {
+        let delta_error = |source| Error::Delta {
+            product: product.clone(),
+            uri: table.table_url().to_string(),
+            source: Box::new(source),
+        };
         table
             .update_datafusion_session(&self.ctx.state())
             .map_err(delta_error)?;
@@ -89,13 +147,60 @@ impl StaticData {
         let name = TableReference::partial(domain.as_str(), product.product().as_str());
         self.ctx.deregister_table(name.clone())?;
         self.ctx.register_table(name, provider)?;
-        info!(%product, version, "product opened");
-        Ok(version)
+        Ok(())
+    }
+
+    /// Moves every product opened at [`At::Latest`] to the newest version the catalog has
+    /// registered. Returns the products that moved, with their new versions.
+    pub async fn refresh(&self) -> Result<Vec<(ProductId, u64)>> {
+        let latest: Vec<(ProductId, u64)> = self
+            .opened
+            .lock()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, (at, _))| *at == At::Latest)
+                    .map(|(p, (_, v))| (p.clone(), *v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut moved = Vec::new();
+        for (product, current) in latest {
+            let registered = match self.consumer.catalog().latest_table_version(&product).await {
+                Ok(v) => u64::try_from(v.version).unwrap_or(0),
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if registered > current {
+                let version = self.open(&product).await?;
+                moved.push((product, version));
+            }
+        }
+        Ok(moved)
     }
 
     /// Runs a SQL query and collects its result.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.ctx.sql(query).await?.collect().await?)
+    }
+
+    /// Runs a SQL query and returns its rows as serde values (through JSON: column names are
+    /// field names).
+    pub async fn rows<T: DeserializeOwned>(&self, query: &str) -> Result<Vec<T>> {
+        let batches = self.sql(query).await?;
+        let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
+        for b in &batches {
+            writer.write(b).map_err(|e| {
+                deltalake::datafusion::error::DataFusionError::ArrowError(Box::new(e), None)
+            })?;
+        }
+        writer.finish().map_err(|e| {
+            deltalake::datafusion::error::DataFusionError::ArrowError(Box::new(e), None)
+        })?;
+        let bytes = writer.into_inner();
+        if bytes.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Rows(e.to_string()))
     }
 
     /// The DataFusion session, for anything SQL strings do not cover.

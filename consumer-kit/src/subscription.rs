@@ -1,19 +1,33 @@
-//! Subscriptions: consuming a stream's events, decoded through the registry.
+//! Subscriptions: a consumer group on a set of streams, decoded through the registry.
+//!
+//! [`Subscribe::run`] is the managed loop most consumers want: at-least-once delivery to a
+//! [`Handler`], order kept per partition, partitions handled concurrently up to a bound,
+//! bounded retries with backoff, poison events to the dead-letter topic
+//! `<consumer-domain>.dlq`, commits only after success, a commit before partitions are
+//! revoked, and a graceful drain on shutdown. [`Subscribe::start`] gives the low-level
+//! [`Subscription`] (next event, commit) for tools that step through a stream.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mesh_core::apache_avro::types::Value;
-use mesh_core::wire::{self, headers};
-use mesh_core::{Pinned, TopicName};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use schema_registry_converter::async_impl::avro::AvroDecoder;
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use tracing::debug;
+use mesh_core::wire::headers;
+use mesh_core::{AvroSchema, Pinned, TopicName};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
+use rdkafka::{ClientConfig, ClientContext, Offset, Statistics, TopicPartitionList};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
 use crate::consumer::DomainConsumer;
+use crate::decoder::Decoder;
+use crate::dlq::DeadLetters;
 use crate::error::{Error, Result};
+use crate::handler::{Event, EventMeta, FromAvro, Handler, Position};
+use crate::metrics::ConsumerMetrics;
 
 /// Settings every mesh consumer runs with; options may not change them.
 const PINNED: &[Pinned] = &[Pinned {
@@ -33,14 +47,30 @@ pub enum StartFrom {
     Latest,
 }
 
-/// Options of a subscription; [`Subscribe::start`] begins it.
+/// Options of a subscription. Default: group `<consumer-domain>`, start from the earliest
+/// event, events in their writer's schema, 8 partitions handled at once, 3 retries from
+/// 100 ms backoff, offsets committed every second.
 #[derive(Debug)]
-#[must_use = "a subscription begins only with start()"]
+#[must_use = "a subscription begins only with run() or start()"]
 pub struct Subscribe {
     consumer: DomainConsumer,
     topics: Vec<TopicName>,
     group: Option<String>,
     start_from: StartFrom,
+    reader: Option<AvroSchema>,
+    concurrency: usize,
+    retries: u32,
+    backoff: Duration,
+    commit_interval: Duration,
+}
+
+/// What a finished [`Subscribe::run`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Events handled successfully.
+    pub handled: u64,
+    /// Events (or undecodable messages) sent to the dead-letter topic.
+    pub dead_lettered: u64,
 }
 
 impl Subscribe {
@@ -50,6 +80,11 @@ impl Subscribe {
             topics,
             group: None,
             start_from: StartFrom::default(),
+            reader: None,
+            concurrency: 8,
+            retries: 3,
+            backoff: Duration::from_millis(100),
+            commit_interval: Duration::from_secs(1),
         }
     }
 
@@ -66,12 +101,42 @@ impl Subscribe {
         self
     }
 
-    /// Joins the group and subscribes.
-    pub fn start(self) -> Result<Subscription> {
+    /// The schema the consumer was built against: every event is resolved into it, so a
+    /// consumer built on v1 reads v2 events. Default: events keep their writer's schema.
+    pub fn with_reader_schema(mut self, reader: AvroSchema) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// How many partitions are handled at once. Default 8.
+    pub fn with_concurrency(mut self, partitions: usize) -> Self {
+        self.concurrency = partitions.max(1);
+        self
+    }
+
+    /// How often a failing event is retried, and the first backoff (doubling each time).
+    /// Default 3 retries from 100 ms.
+    pub fn with_retries(mut self, retries: u32, first_backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = first_backoff;
+        self
+    }
+
+    /// How often handled offsets are committed while running. Default 1 s.
+    pub fn with_commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    fn group(&self) -> String {
+        self.group
+            .clone()
+            .unwrap_or_else(|| self.consumer.domain().to_string())
+    }
+
+    fn config(&self) -> Result<ClientConfig> {
         let endpoints = self.consumer.endpoints();
-        let group = self
-            .group
-            .unwrap_or_else(|| self.consumer.domain().to_string());
+        let group = self.group();
         let client_id = format!("mesh-consumer-{}", self.consumer.domain());
         let reset = match self.start_from {
             StartFrom::Earliest => "earliest",
@@ -83,6 +148,7 @@ impl Subscribe {
                 ("client.id", &client_id),
                 ("auto.offset.reset", reset),
                 ("enable.partition.eof", "false"),
+                ("statistics.interval.ms", "5000"),
             ],
             PINNED,
         )?;
@@ -90,97 +156,201 @@ impl Subscribe {
         for (k, v) in settings {
             config.set(k, v);
         }
-        let kafka: StreamConsumer = config.create().map_err(|source| Error::Kafka {
-            operation: "create the consumer",
-            source,
-        })?;
+        Ok(config)
+    }
+
+    fn decoder(&self) -> Decoder {
+        let decoder = Decoder::new(self.consumer.catalog().clone());
+        match &self.reader {
+            Some(reader) => decoder.with_reader(reader.clone()),
+            None => decoder,
+        }
+    }
+
+    /// Joins the group and subscribes, for stepping through events by hand.
+    pub fn start(self) -> Result<Subscription> {
+        let context = MeshContext::new(self.consumer.metrics().clone());
+        let kafka: StreamConsumer<MeshContext> = self
+            .config()?
+            .create_with_context(context)
+            .map_err(|source| Error::Kafka {
+                operation: "create the consumer",
+                source,
+            })?;
         let names: Vec<&str> = self.topics.iter().map(TopicName::as_str).collect();
         kafka.subscribe(&names).map_err(|source| Error::Kafka {
             operation: "subscribe",
             source,
         })?;
-        let mut registry = SrSettings::new_builder(endpoints.catalog_url.clone());
-        registry.no_proxy().set_timeout(Duration::from_secs(10));
-        if let Some(token) = &endpoints.catalog_token {
-            registry.set_token_authorization(token.expose());
-        }
-        let registry = registry.build().map_err(|e| {
-            Error::Core(mesh_core::Error::Config {
-                origin: Some("catalog URL".into()),
-                reason: e.to_string(),
-            })
-        })?;
         Ok(Subscription {
+            decoder: self.decoder(),
+            group: self.group(),
             kafka,
-            decoder: AvroDecoder::new(registry),
-            group,
         })
     }
-}
 
-/// Metadata the mesh's producers attach to each event.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventMeta {
-    /// `mesh-event-id`.
-    pub event_id: Option<String>,
-    /// `mesh-producer-domain`.
-    pub producer_domain: Option<String>,
-    /// `mesh-produced-at`, milliseconds since the Unix epoch.
-    pub produced_at_ms: Option<i64>,
-}
+    /// Runs the subscription until `shutdown` is cancelled: each event goes to `handler`
+    /// (see [`Handler`] for the delivery guarantees). Returns when every event in flight is
+    /// finished and committed, or with the first error that would lose an event (the
+    /// dead-letter topic cannot be written, Kafka fails).
+    pub async fn run<H: Handler>(
+        self,
+        handler: H,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary> {
+        let metrics = self.consumer.metrics().clone();
+        let context = MeshContext::new(metrics.clone());
+        let done = Arc::clone(&context.done);
+        let rebalances = Arc::clone(&context.rebalances);
+        let kafka: StreamConsumer<MeshContext> = self
+            .config()?
+            .create_with_context(context)
+            .map_err(|source| Error::Kafka {
+                operation: "create the consumer",
+                source,
+            })?;
+        let names: Vec<&str> = self.topics.iter().map(TopicName::as_str).collect();
+        kafka.subscribe(&names).map_err(|source| Error::Kafka {
+            operation: "subscribe",
+            source,
+        })?;
+        let dead_letters = DeadLetters::open(&self.consumer).await?;
+        let shared = Arc::new(Shared {
+            handler,
+            decoder: self.decoder(),
+            dead_letters,
+            done: Arc::clone(&done),
+            permits: Semaphore::new(self.concurrency),
+            retries: self.retries,
+            backoff: self.backoff,
+            shutdown: shutdown.clone(),
+            metrics,
+        });
+        info!(group = %self.group(), topics = ?names, "subscription running");
 
-/// One decoded event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// The topic it came from.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The offset.
-    pub offset: i64,
-    /// The key bytes, if any.
-    pub key: Option<Vec<u8>>,
-    /// The registry id of the schema it was written with.
-    pub schema_id: u32,
-    /// The decoded value, in the writer's schema.
-    pub value: Value,
-    /// The mesh's headers.
-    pub meta: EventMeta,
-}
-
-impl Event {
-    /// The key as UTF-8 text, if it is.
-    pub fn key_str(&self) -> Option<&str> {
-        self.key
-            .as_deref()
-            .and_then(|k| std::str::from_utf8(k).ok())
-    }
-
-    /// A field of a record value by name.
-    pub fn field(&self, name: &str) -> Option<&Value> {
-        match &self.value {
-            Value::Record(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
-            _ => None,
+        let mut queues: HashMap<(String, i32), mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut workers: JoinSet<Result<()>> = JoinSet::new();
+        let mut commit_tick = tokio::time::interval(self.commit_interval);
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(finished) = workers.join_next(), if !workers.is_empty() => {
+                    if let Err(e) = finished.unwrap_or_else(|e| Err(Error::Worker(e.to_string()))) {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                _ = commit_tick.tick() => {
+                    commit(&kafka, &done, CommitMode::Async);
+                    let changes: Vec<_> = rebalances.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+                    for (assigned, revoked) in changes {
+                        for partition in &revoked {
+                            queues.remove(partition);
+                        }
+                        shared.handler.on_rebalance(&assigned, &revoked);
+                    }
+                }
+                received = kafka.recv() => {
+                    let message = match received {
+                        Ok(m) => m.detach(),
+                        Err(e) => {
+                            warn!(error = %e, "kafka receive failed; continuing");
+                            continue;
+                        }
+                    };
+                    let key = (message.topic().to_owned(), message.partition());
+                    let queue = queues.entry(key).or_insert_with(|| {
+                        // Bounded: a slow partition holds up the receive loop rather than
+                        // buffering without end.
+                        let (tx, rx) = mpsc::channel(1024);
+                        workers.spawn(Arc::clone(&shared).work(rx));
+                        tx
+                    });
+                    if queue.send(message).await.is_err() {
+                        // The worker ended (its partition failed); the error surfaces above.
+                        continue;
+                    }
+                }
+            }
+        }
+        // Drain: no new event starts; those in flight finish; then a last commit.
+        drop(queues);
+        shutdown.cancel();
+        while let Some(finished) = workers.join_next().await {
+            if let Err(e) = finished.unwrap_or_else(|e| Err(Error::Worker(e.to_string())))
+                && failure.is_none()
+            {
+                failure = Some(e);
+            }
+        }
+        commit(&kafka, &done, CommitMode::Sync);
+        kafka.unsubscribe();
+        let summary = shared.metrics.summary();
+        info!(
+            handled = summary.handled,
+            dead_lettered = summary.dead_lettered,
+            "subscription stopped"
+        );
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(summary),
         }
     }
 }
 
-/// A running subscription.
-pub struct Subscription {
-    kafka: StreamConsumer,
-    decoder: AvroDecoder,
-    group: String,
-}
+/// Offsets handled per partition: the next offset to read, as Kafka commits them.
+type Done = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
-            .field("group", &self.group)
-            .finish_non_exhaustive()
+/// A topic partition.
+type Partition = (String, i32);
+
+/// Rebalances seen by the consumer's thread, for the handler: (assigned, revoked).
+type Rebalances = Arc<Mutex<Vec<(Vec<Partition>, Vec<Partition>)>>>;
+
+fn commit<C: Consumer<MeshContext>>(kafka: &C, done: &Done, mode: CommitMode) {
+    let offsets: Vec<((String, i32), i64)> = match done.lock() {
+        Ok(mut d) => d.drain().collect(),
+        Err(_) => return,
+    };
+    if offsets.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in &offsets {
+        if list
+            .add_partition_offset(topic, *partition, Offset::Offset(*next))
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Err(e) = kafka.commit(&list, mode) {
+        // Not lost: the events will be handled again (at-least-once). Keep the offsets for
+        // the next attempt unless newer ones arrived.
+        debug!(error = %e, "commit failed; will retry");
+        if let Ok(mut d) = done.lock() {
+            for (key, next) in offsets {
+                d.entry(key).or_insert(next);
+            }
+        }
     }
 }
 
-fn meta(message: &BorrowedMessage<'_>) -> EventMeta {
+struct Shared<H: Handler> {
+    handler: H,
+    decoder: Decoder,
+    dead_letters: DeadLetters,
+    done: Done,
+    permits: Semaphore,
+    retries: u32,
+    backoff: Duration,
+    shutdown: CancellationToken,
+    metrics: ConsumerMetrics,
+}
+
+pub(crate) fn event_meta<M: Message>(message: &M) -> EventMeta {
     let mut meta = EventMeta::default();
     if let Some(hs) = message.headers() {
         for h in hs.iter() {
@@ -196,6 +366,244 @@ fn meta(message: &BorrowedMessage<'_>) -> EventMeta {
     meta
 }
 
+fn position<M: Message>(message: &M) -> Position {
+    Position {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+    }
+}
+
+impl<H: Handler> Shared<H> {
+    /// Handles one partition's events in order.
+    async fn work(self: Arc<Self>, mut queue: mpsc::Receiver<OwnedMessage>) -> Result<()> {
+        while let Some(message) = queue.recv().await {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let Ok(_permit) = self.permits.acquire().await else {
+                break;
+            };
+            let at = position(&message);
+            self.process(&message, &at).await?;
+            if let Ok(mut done) = self.done.lock() {
+                done.insert((at.topic.clone(), at.partition), at.offset + 1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn decode(
+        &self,
+        message: &OwnedMessage,
+        at: &Position,
+    ) -> std::result::Result<(u32, Value), crate::decoder::DecodeError> {
+        let payload = message.payload().unwrap_or_default();
+        let mut wait = self.backoff;
+        loop {
+            match self.decoder.decode(payload).await {
+                // A registry outage is not the event's fault: wait for the registry rather
+                // than dead-lettering good events.
+                Err(e) if e.is_retriable() && !self.shutdown.is_cancelled() => {
+                    warn!(%at, error = %e, "registry unavailable; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn process(&self, message: &OwnedMessage, at: &Position) -> Result<()> {
+        self.metrics.consumed();
+        let (schema_id, value) = match self.decode(message, at).await {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.handler.on_decode_error(at, &e);
+                self.metrics.decode_error();
+                return self
+                    .dead_letter(message, at, &e.to_string(), e.cause())
+                    .await;
+            }
+        };
+        let event = |value| Event {
+            position: at.clone(),
+            key: message.key().map(<[u8]>::to_vec),
+            schema_id,
+            meta: event_meta(message),
+            timestamp_ms: message.timestamp().to_millis(),
+            value,
+        };
+        let mut wait = self.backoff;
+        let mut attempt = 0;
+        let mut value = Some(value);
+        loop {
+            // The first attempt takes the decoded value; retries decode again (rare).
+            let decoded = match value.take() {
+                Some(v) => v,
+                None => self
+                    .decode(message, at)
+                    .await
+                    .map(|(_, v)| v)
+                    .map_err(|e| Error::Worker(e.to_string()))?,
+            };
+            let typed = match H::Value::from_avro(decoded) {
+                Ok(t) => t,
+                Err(reason) => {
+                    return self
+                        .dead_letter(
+                            message,
+                            at,
+                            &format!("the event does not fit the handler's type: {reason}"),
+                            "type-mismatch",
+                        )
+                        .await;
+                }
+            };
+            let started = Instant::now();
+            let outcome = self.handler.handle(event(typed)).await;
+            self.metrics.handled_in(started.elapsed());
+            match outcome {
+                Ok(()) => {
+                    self.metrics.handled();
+                    return Ok(());
+                }
+                Err(e)
+                    if e.is_retriable()
+                        && attempt < self.retries
+                        && !self.shutdown.is_cancelled() =>
+                {
+                    attempt += 1;
+                    debug!(%at, attempt, error = %e, "handler failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    let reason = if e.is_retriable() {
+                        format!("the handler failed {} times: {e}", attempt + 1)
+                    } else {
+                        format!("the handler refused the event: {e}")
+                    };
+                    return self
+                        .dead_letter(message, at, &reason, "handler-failed")
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        at: &Position,
+        reason: &str,
+        cause: &str,
+    ) -> Result<()> {
+        self.dead_letters.send(message, reason, cause).await?;
+        self.metrics.dead_lettered();
+        self.handler.on_dead_letter(at, reason);
+        warn!(%at, cause, reason, "event sent to the dead-letter topic");
+        Ok(())
+    }
+}
+
+/// The consumer's context: commits handled offsets before partitions are revoked, records
+/// rebalances for the handler, and reads the lag from librdkafka's statistics.
+pub(crate) struct MeshContext {
+    done: Done,
+    rebalances: Rebalances,
+    metrics: ConsumerMetrics,
+}
+
+impl MeshContext {
+    fn new(metrics: ConsumerMetrics) -> Self {
+        Self {
+            done: Arc::default(),
+            rebalances: Arc::default(),
+            metrics,
+        }
+    }
+}
+
+fn partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for MeshContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for MeshContext {
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let Rebalance::Revoke(revoked) = rebalance {
+            // Commit what was handled on the partitions about to go, so their next owner
+            // starts right after it.
+            let revoked = partitions(revoked);
+            let offsets: Vec<((String, i32), i64)> = match self.done.lock() {
+                Ok(mut d) => revoked
+                    .iter()
+                    .filter_map(|k| d.remove(k).map(|o| (k.clone(), o)))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            if !offsets.is_empty() {
+                let mut list = TopicPartitionList::new();
+                for ((topic, partition), next) in &offsets {
+                    let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+                }
+                if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
+                    warn!(error = %e, "commit before revocation failed; events may be handled again");
+                }
+            }
+            if let Ok(mut r) = self.rebalances.lock() {
+                r.push((Vec::new(), revoked));
+            }
+        }
+    }
+
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let Rebalance::Assign(assigned) = rebalance
+            && let Ok(mut r) = self.rebalances.lock()
+        {
+            r.push((partitions(assigned), Vec::new()));
+        }
+    }
+}
+
+/// A subscription stepped by hand: [`Subscription::next`] and [`Subscription::commit`].
+pub struct Subscription {
+    kafka: StreamConsumer<MeshContext>,
+    decoder: Decoder,
+    group: String,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Subscription {
     /// The consumer group.
     pub fn group(&self) -> &str {
@@ -206,55 +614,43 @@ impl Subscription {
     /// position; the subscription goes on with the next call.
     ///
     /// Cancellation safe: dropping the future loses no message that was not returned.
-    pub async fn next(&self) -> Result<Event> {
-        let message = self.kafka.recv().await.map_err(|source| Error::Kafka {
-            operation: "receive",
-            source,
-        })?;
-        let fail = |cause: String| Error::Decode {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            cause,
-        };
-        let payload = message.payload().unwrap_or_default();
-        let (schema_id, _) = wire::split(payload).map_err(|e| fail(e.to_string()))?;
-        let decoded = self
+    pub async fn next(&self) -> Result<Event<Value>> {
+        let message: BorrowedMessage<'_> =
+            self.kafka.recv().await.map_err(|source| Error::Kafka {
+                operation: "receive",
+                source,
+            })?;
+        let at = position(&message);
+        let (schema_id, value) = self
             .decoder
-            .decode(Some(payload))
+            .decode(message.payload().unwrap_or_default())
             .await
-            .map_err(|e| fail(format!("schema id {schema_id}: {e}")))?;
-        debug!(
-            topic = message.topic(),
-            partition = message.partition(),
-            offset = message.offset(),
-            "event decoded"
-        );
+            .map_err(|e| Error::Decode {
+                position: at.clone(),
+                source: e,
+            })?;
         Ok(Event {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             schema_id,
-            value: decoded.value,
-            meta: meta(&message),
+            meta: event_meta(&message),
+            timestamp_ms: message.timestamp().to_millis(),
+            value,
+            position: at,
         })
     }
 
-    /// Commits `event` as handled: the group resumes after it.
-    pub fn commit(&self, event: &Event) -> Result<()> {
-        self.commit_position(&event.topic, event.partition, event.offset)
-    }
-
-    /// Commits position `offset` of a partition as handled (the group resumes at
-    /// `offset + 1`); also used for messages that failed to decode and were set aside.
-    pub fn commit_position(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    /// Commits `position` as handled: the group resumes after it.
+    pub fn commit(&self, position: &Position) -> Result<()> {
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, partition, Offset::Offset(offset + 1))
-            .map_err(|source| Error::Kafka {
-                operation: "commit",
-                source,
-            })?;
+        list.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.offset + 1),
+        )
+        .map_err(|source| Error::Kafka {
+            operation: "commit",
+            source,
+        })?;
         self.kafka
             .commit(&list, CommitMode::Sync)
             .map_err(|source| Error::Kafka {

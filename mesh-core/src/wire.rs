@@ -14,6 +14,17 @@ pub mod headers {
     pub const PRODUCED_AT: &str = "mesh-produced-at";
     /// W3C trace context, when the producer has one.
     pub const TRACEPARENT: &str = "traceparent";
+    /// On a dead letter: the topic the message came from.
+    pub const DLQ_SOURCE_TOPIC: &str = "mesh-dlq-source-topic";
+    /// On a dead letter: its partition.
+    pub const DLQ_SOURCE_PARTITION: &str = "mesh-dlq-source-partition";
+    /// On a dead letter: its offset.
+    pub const DLQ_SOURCE_OFFSET: &str = "mesh-dlq-source-offset";
+    /// On a dead letter: a short, stable name of the cause (`wrong-magic-byte`,
+    /// `unknown-schema-id`, `undecodable-body`, `handler-failed`, ...).
+    pub const DLQ_CAUSE: &str = "mesh-dlq-cause";
+    /// On a dead letter: the error, for people.
+    pub const DLQ_ERROR: &str = "mesh-dlq-error";
 }
 
 /// The first byte of every framed payload.

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub(crate) catalog: CatalogClient,
     pub(crate) kafka: FutureProducer,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// The in-flight bound the semaphore was made with.
+    pub(crate) max_in_flight: usize,
     /// Registered value schemas of the streams: (schema, id).
     pub(crate) stream_schemas: HashMap<String, (AvroSchema, u32)>,
     /// Registered row schemas of the products: (schema, id).
@@ -193,6 +195,7 @@ impl DomainProducer {
                 catalog,
                 kafka,
                 in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+                max_in_flight: max_in_flight.max(1),
                 stream_schemas,
                 table_schemas,
                 tables: Tables::default(),

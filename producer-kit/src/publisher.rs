@@ -12,7 +12,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::future::try_join_all;
 use mesh_core::apache_avro::types::Value;
 use mesh_core::wire::{self, headers};
 use mesh_core::{AvroSchema, TopicName, ValidationError};
@@ -102,83 +101,94 @@ impl StreamHandle {
     /// Sends encoded events and waits for every acknowledgement.
     async fn send_encoded(&self, events: Vec<Encoded>) -> Result<Vec<Delivery>> {
         let domain = self.inner.contract.domain.as_str();
-        let mut pending = Vec::with_capacity(events.len());
-        for event in events {
-            // Permits are taken in order, so a batch larger than the bound waits for its own
-            // first events to be acknowledged instead of deadlocking.
-            let permit = Arc::clone(&self.inner.in_flight)
-                .acquire_owned()
+        let bound = self.inner.max_in_flight;
+        let mut deliveries = Vec::with_capacity(events.len());
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            // Up to the in-flight bound at a time: one permit wait per slice of the batch, and
+            // a batch larger than the bound waits for its own first slice to be acknowledged.
+            let slice: Vec<Encoded> = events.by_ref().take(bound).collect();
+            let permits = Arc::clone(&self.inner.in_flight)
+                .acquire_many_owned(u32::try_from(slice.len()).unwrap_or(u32::MAX))
                 .await
                 .map_err(|_| Error::Closed)?;
-            let event_id = Uuid::new_v4();
-            let id_text = event_id.hyphenated().to_string();
+            let mut pending = Vec::with_capacity(slice.len());
+            // The time the slice is handed over; events of a slice go within the same moment.
             let produced_at = now_ms().to_string();
-            let headers = OwnedHeaders::new_with_capacity(4)
-                .insert(Header {
-                    key: headers::EVENT_ID,
-                    value: Some(id_text.as_str()),
-                })
-                .insert(Header {
-                    key: headers::PRODUCER_DOMAIN,
-                    value: Some(domain),
-                })
-                .insert(Header {
-                    key: headers::SCHEMA_ID,
-                    value: Some(self.schema_id_text.as_str()),
-                })
-                .insert(Header {
-                    key: headers::PRODUCED_AT,
-                    value: Some(produced_at.as_str()),
-                });
-            let mut record = FutureRecord::to(self.topic.as_str())
-                .payload(&event.payload)
-                .headers(headers);
-            if let Some(key) = &event.key {
-                record = record.key(key.as_str());
-            }
-            // Enqueue now (librdkafka copies the record); wait for the broker below. The
-            // in-flight bound keeps librdkafka's queue from filling; if its byte bound is
-            // reached anyway, wait for room.
-            let started = Instant::now();
-            let delivery = loop {
-                match self.inner.kafka.send_result(record) {
-                    Ok(delivery) => break delivery,
-                    Err((e, back))
-                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                            && started.elapsed() < QUEUE_TIMEOUT =>
-                    {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err((source, _)) => {
-                        return Err(Error::Kafka {
-                            operation: "send",
-                            topic: self.topic.to_string(),
-                            source,
-                        });
-                    }
+            for event in &slice {
+                let event_id = Uuid::new_v4();
+                let mut id_text = Uuid::encode_buffer();
+                let id_text = event_id.hyphenated().encode_lower(&mut id_text);
+                let headers = OwnedHeaders::new_with_capacity(4)
+                    .insert(Header {
+                        key: headers::EVENT_ID,
+                        value: Some(&*id_text),
+                    })
+                    .insert(Header {
+                        key: headers::PRODUCER_DOMAIN,
+                        value: Some(domain),
+                    })
+                    .insert(Header {
+                        key: headers::SCHEMA_ID,
+                        value: Some(self.schema_id_text.as_str()),
+                    })
+                    .insert(Header {
+                        key: headers::PRODUCED_AT,
+                        value: Some(produced_at.as_str()),
+                    });
+                let mut record = FutureRecord::to(self.topic.as_str())
+                    .payload(&event.payload)
+                    .headers(headers);
+                if let Some(key) = &event.key {
+                    record = record.key(key.as_str());
                 }
-            };
-            let topic = &self.topic;
-            pending.push(async move {
-                let result = match delivery.await {
-                    Ok(Ok(d)) => Ok(Delivery {
+                // Enqueue now (librdkafka copies the record); wait for the broker below. The
+                // in-flight bound keeps librdkafka's queue from filling; if its byte bound is
+                // reached anyway, wait for room.
+                let started = Instant::now();
+                let delivery = loop {
+                    match self.inner.kafka.send_result(record) {
+                        Ok(delivery) => break delivery,
+                        Err((e, back))
+                            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                                && started.elapsed() < QUEUE_TIMEOUT =>
+                        {
+                            record = back;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        Err((source, _)) => {
+                            return Err(Error::Kafka {
+                                operation: "send",
+                                topic: self.topic.to_string(),
+                                source,
+                            });
+                        }
+                    }
+                };
+                pending.push((event_id, delivery));
+            }
+            // Acknowledgements come back in order per partition; awaiting them one by one is
+            // as fast as joining and allocates nothing per event.
+            for (event_id, delivery) in pending {
+                match delivery.await {
+                    Ok(Ok(d)) => deliveries.push(Delivery {
                         partition: d.partition,
                         offset: d.offset,
                         event_id,
                     }),
-                    Ok(Err((source, _))) => Err(Error::Kafka {
-                        operation: "deliver",
-                        topic: topic.to_string(),
-                        source,
-                    }),
-                    Err(_) => Err(Error::Closed),
-                };
-                drop(permit);
-                result
-            });
+                    Ok(Err((source, _))) => {
+                        return Err(Error::Kafka {
+                            operation: "deliver",
+                            topic: self.topic.to_string(),
+                            source,
+                        });
+                    }
+                    Err(_) => return Err(Error::Closed),
+                }
+            }
+            drop(permits);
         }
-        try_join_all(pending).await
+        Ok(deliveries)
     }
 }
 

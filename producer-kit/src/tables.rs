@@ -30,13 +30,26 @@ pub const META_SCHEMA_ID: &str = "mesh.schema_id";
 /// One product's loaded table. Writes to a product take its lock for the whole write: one
 /// writer per product per process, in order (the lock is async, held across the commit on
 /// purpose; other products are not blocked).
-type Slot = Arc<tokio::sync::Mutex<Option<DeltaTable>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<Loaded>>>;
+
+/// A loaded table and the newest of its versions the catalog is known to have.
+struct Loaded {
+    table: DeltaTable,
+    registered: Option<i64>,
+}
+
+/// Appends between background compactions of an append-mode product. Each append adds a
+/// file and a commit costs more the more files the table has; compacting every so often
+/// keeps commit latency flat however many appends a table has taken.
+const COMPACT_EVERY: u64 = 25;
 
 /// The loaded tables, by product name.
 #[derive(Default)]
 pub(crate) struct Tables {
     // A plain mutex: held only to find or insert a slot, never across an await.
     slots: Mutex<HashMap<String, Slot>>,
+    /// Appends since the last background compaction, and whether one runs, by product.
+    appends: Mutex<HashMap<String, (u64, bool)>>,
 }
 
 impl Tables {
@@ -46,6 +59,33 @@ impl Tables {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         Arc::clone(slots.entry(product.to_owned()).or_default())
+    }
+
+    /// Counts an append; true when a background compaction should start now.
+    fn appended(&self, product: &str) -> bool {
+        let mut appends = self
+            .appends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (count, running) = appends.entry(product.to_owned()).or_default();
+        *count += 1;
+        if *count >= COMPACT_EVERY && !*running {
+            *count = 0;
+            *running = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn compacted(&self, product: &str) {
+        let mut appends = self
+            .appends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, running)) = appends.get_mut(product) {
+            *running = false;
+        }
     }
 }
 
@@ -182,18 +222,26 @@ impl DomainProducer {
             .map_err(delta_error)
     }
 
-    /// The product's table, loaded and current, in its slot.
+    /// The product's table, loaded, out of its slot, with the catalog's last known version.
+    /// `fresh` reads commits other writers made since our last one: writes that read the
+    /// table (overwrite, merge) need it; appends do not (Delta retries an append whose version
+    /// was taken), and skipping it keeps an append's cost flat as the log grows.
     async fn current(
         &self,
         spec: &ProductSpec,
-        slot: &mut Option<DeltaTable>,
-    ) -> Result<DeltaTable> {
+        slot: &mut Option<Loaded>,
+        fresh: bool,
+    ) -> Result<(DeltaTable, Option<i64>)> {
         let delta_error = self.delta_error(spec);
         match slot.take() {
-            Some(mut table) => {
-                // Commits by other writers since ours: read only the new log entries.
-                table.update_incremental(None).await.map_err(&delta_error)?;
-                Ok(table)
+            Some(Loaded {
+                mut table,
+                registered,
+            }) => {
+                if fresh {
+                    table.update_incremental(None).await.map_err(&delta_error)?;
+                }
+                Ok((table, registered))
             }
             None => {
                 let mut table = self.table_handle(spec)?;
@@ -205,7 +253,7 @@ impl DomainProducer {
                 {
                     table.load().await.map_err(&delta_error)?;
                 }
-                Ok(table)
+                Ok((table, None))
             }
         }
     }
@@ -229,7 +277,7 @@ impl DomainProducer {
     pub(crate) async fn ensure_table(&self, spec: &ProductSpec) -> Result<()> {
         let slot = self.inner().tables.slot(spec.name.as_str());
         let mut guard = slot.lock().await;
-        let table = self.current(spec, &mut guard).await?;
+        let (table, registered) = self.current(spec, &mut guard, true).await?;
         let table = if table.version().is_some() {
             table
         } else {
@@ -246,28 +294,36 @@ impl DomainProducer {
             info!(product = %self.product_id(spec), "table created");
             created
         };
-        self.register_current(spec, &table).await?;
-        *guard = Some(table);
+        let (_, registered) = self.register_current(spec, &table, registered).await?;
+        *guard = Some(Loaded { table, registered });
         Ok(())
     }
 
-    /// Registers the table's current version in the catalog unless it is there: the catalog
-    /// catches up with commits whose registration failed earlier.
+    /// Registers the table's current version in the catalog unless the catalog has it (it
+    /// catches up with commits whose registration failed earlier). `known` is the newest
+    /// version the catalog is known to have; without it the catalog is asked. Returns the
+    /// version recorded now, if one was, and the newest version the catalog has.
     async fn register_current(
         &self,
         spec: &ProductSpec,
         table: &DeltaTable,
-    ) -> Result<Option<TableVersion>> {
+        known: Option<i64>,
+    ) -> Result<(Option<TableVersion>, Option<i64>)> {
         let Some(version) = table.version() else {
-            return Ok(None);
+            return Ok((None, known));
         };
         let id = self.product_id(spec);
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        match self.catalog().latest_table_version(&id).await {
-            Ok(latest) if latest.version >= version => return Ok(Some(latest)),
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
+        let known = match known {
+            Some(k) => Some(k),
+            None => match self.catalog().latest_table_version(&id).await {
+                Ok(latest) => Some(latest.version),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if known.is_some_and(|k| k >= version) {
+            return Ok((None, known));
         }
         let (rows, bytes) = stats(table).map_err(self.delta_error(spec))?;
         let state = table.snapshot().map_err(self.delta_error(spec))?;
@@ -292,7 +348,7 @@ impl DomainProducer {
                 },
             )
             .await?;
-        Ok(Some(registered))
+        Ok((Some(registered), Some(version)))
     }
 
     /// Writes `batches` (already in the product's schema) in the product's write mode and
@@ -305,12 +361,20 @@ impl DomainProducer {
         let delta_error = self.delta_error(spec);
         let slot = self.inner().tables.slot(spec.name.as_str());
         let mut guard = slot.lock().await;
-        let table = self.current(spec, &mut guard).await?;
+        let (table, mut registered) = self
+            .current(spec, &mut guard, spec.mode != WriteMode::Append)
+            .await?;
         // Keep the slot filled whatever happens below: a failed write leaves the table as it
         // was, and the next write starts from the same loaded state.
-        *guard = Some(table.clone());
-        if let Err(e) = self.register_current(spec, &table).await {
-            warn!(product = %self.product_id(spec), error = %e, "catalog behind the table; continuing");
+        *guard = Some(Loaded {
+            table: table.clone(),
+            registered,
+        });
+        match self.register_current(spec, &table, registered).await {
+            Ok((_, known)) => registered = known,
+            Err(e) => {
+                warn!(product = %self.product_id(spec), error = %e, "catalog behind the table; continuing");
+            }
         }
         let written = match &spec.mode {
             WriteMode::Overwrite | WriteMode::Append => {
@@ -379,16 +443,54 @@ impl DomainProducer {
                 }
             }
         };
-        *guard = Some(written.clone());
-        let registered = self
-            .register_current(spec, &written)
-            .await?
-            .ok_or_else(|| Error::InvalidRows {
-                product: self.product_id(spec),
-                reason: "the table has no version after the write".into(),
-            })?;
-        info!(product = %self.product_id(spec), version = registered.version, rows = registered.rows, "snapshot committed");
-        Ok(registered)
+        *guard = Some(Loaded {
+            table: written.clone(),
+            registered,
+        });
+        let (recorded, known) = self.register_current(spec, &written, registered).await?;
+        *guard = Some(Loaded {
+            table: written,
+            registered: known,
+        });
+        let recorded = recorded.ok_or_else(|| Error::InvalidRows {
+            product: self.product_id(spec),
+            reason: "the write committed no new version".into(),
+        })?;
+        info!(product = %self.product_id(spec), version = recorded.version, rows = recorded.rows, "snapshot committed");
+        if spec.mode == WriteMode::Append && self.inner().tables.appended(spec.name.as_str()) {
+            self.compact_in_background(spec.name.to_string());
+        }
+        Ok(recorded)
+    }
+
+    /// Compacts an append-mode product's table on its own handle, next to the appender:
+    /// Delta keeps both commits (compaction only removes files it rewrote), and the
+    /// appender's next commit picks the compaction up.
+    fn compact_in_background(&self, product: String) {
+        let producer = self.clone();
+        tokio::spawn(async move {
+            let outcome = async {
+                let spec = producer.product_spec(&product)?;
+                let mut table = producer.table_handle(spec)?;
+                table.load().await.map_err(producer.delta_error(spec))?;
+                let (_, metrics) = table
+                    .optimize()
+                    .with_commit_properties(producer.commit_properties(spec))
+                    .await
+                    .map_err(producer.delta_error(spec))?;
+                Ok::<_, Error>(metrics)
+            }
+            .await;
+            match outcome {
+                Ok(m) => {
+                    info!(%product, removed = m.num_files_removed, added = m.num_files_added, "compacted in the background")
+                }
+                Err(e) => {
+                    warn!(%product, error = %e, "background compaction failed; the next one will try again")
+                }
+            }
+            producer.inner().tables.compacted(&product);
+        });
     }
 
     /// Compacts the product table's small files, then deletes files no version newer than
@@ -400,14 +502,20 @@ impl DomainProducer {
         let delta_error = self.delta_error(spec);
         let slot = self.inner().tables.slot(spec.name.as_str());
         let mut guard = slot.lock().await;
-        let table = self.current(spec, &mut guard).await?;
-        *guard = Some(table.clone());
+        let (table, registered) = self.current(spec, &mut guard, true).await?;
+        *guard = Some(Loaded {
+            table: table.clone(),
+            registered,
+        });
         let (compacted, metrics) = table
             .optimize()
             .with_commit_properties(self.commit_properties(spec))
             .await
             .map_err(&delta_error)?;
-        *guard = Some(compacted.clone());
+        *guard = Some(Loaded {
+            table: compacted.clone(),
+            registered,
+        });
         let compacted_version = (metrics.num_files_removed > 0)
             .then(|| compacted.version())
             .flatten();
@@ -419,10 +527,17 @@ impl DomainProducer {
             .with_commit_properties(self.commit_properties(spec))
             .await
             .map_err(&delta_error)?;
-        *guard = Some(vacuumed.clone());
-        if let Err(e) = self.register_current(spec, &vacuumed).await {
-            warn!(product = %self.product_id(spec), error = %e, "catalog behind the table after maintenance");
-        }
+        let registered = match self.register_current(spec, &vacuumed, registered).await {
+            Ok((_, known)) => known,
+            Err(e) => {
+                warn!(product = %self.product_id(spec), error = %e, "catalog behind the table after maintenance");
+                registered
+            }
+        };
+        *guard = Some(Loaded {
+            table: vacuumed,
+            registered,
+        });
         Ok(Maintenance {
             files_compacted: metrics.num_files_removed,
             files_written: metrics.num_files_added,

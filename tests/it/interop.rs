@@ -20,7 +20,7 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
         .await?;
 
     // confluent-kafka consumes the topic from our broker and decodes through our registry.
-    let topic = report.received.topic.clone();
+    let topic = report.received.position.topic.clone();
     let bootstrap = endpoints.kafka.bootstrap_servers.clone();
     let registry = endpoints.catalog_url.clone();
     let out = tokio::task::spawn_blocking(move || {

@@ -28,7 +28,7 @@ fn check(report: &SliceReport) -> TestResult {
     // The consumer decoded exactly what was sent, through the registry.
     let got = &report.received;
     assert_eq!(got.schema_id, report.played_schema_id);
-    assert_eq!(got.offset, report.delivery.offset);
+    assert_eq!(got.position.offset, report.delivery.offset);
     assert_eq!(got.key_str(), Some("user-1"));
     assert_eq!(got.field("song_id"), Some(&Value::Long(42)));
     assert_eq!(got.field("device"), Some(&Value::Enum(0, "MOBILE".into())));

@@ -107,6 +107,15 @@ pub(super) fn routes() -> Api {
                 .body::<GrantRequest>()
                 .answers::<Grant>(),
         )
+        .get(
+            "/products/{id}/grants/{domain}",
+            get_grant,
+            Doc::new(
+                TAG,
+                "A consumer domain's grant (the owner, admins and that domain may ask)",
+            )
+            .answers::<Grant>(),
+        )
         .delete(
             "/products/{id}/grants/{domain}",
             delete_grant,
@@ -418,6 +427,32 @@ async fn post_grant(
         None => Err(ApiError::not_found(
             code::DOMAIN_NOT_FOUND,
             format!("Domain '{}' not found.", request.consumer_domain),
+        )),
+    }
+}
+
+async fn get_grant(
+    State(catalog): State<Catalog>,
+    Extension(principal): Extension<Principal>,
+    Path((id, domain)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = product_id(&id)?;
+    let consumer = domain_name(&domain)?;
+    if !principal.owns(&consumer) {
+        principal.require_owner(&id.domain(), "see this product's grants")?;
+    }
+    require_product(&catalog, &id).await?;
+    match catalog
+        .store()
+        .grants(&id)
+        .await?
+        .into_iter()
+        .find(|g| g.consumer_domain == consumer)
+    {
+        Some(grant) => Ok(reply(StatusCode::OK, &grant)),
+        None => Err(ApiError::not_found(
+            code::GRANT_NOT_FOUND,
+            format!("Domain '{consumer}' holds no grant on '{id}'."),
         )),
     }
 }

@@ -70,11 +70,22 @@ impl fmt::Display for ValidationError {
 }
 
 pub(super) fn conform(schema: &AvroSchema, value: Value) -> Result<Value, ValidationError> {
+    run(schema, value, false)
+}
+
+/// Like [`conform`], for a value written with another schema: fields this schema does not
+/// have are dropped instead of refused.
+pub(super) fn resolve(schema: &AvroSchema, value: Value) -> Result<Value, ValidationError> {
+    run(schema, value, true)
+}
+
+fn run(schema: &AvroSchema, value: Value, drop_unknown: bool) -> Result<Value, ValidationError> {
     let mut walk = Walk {
         root: schema,
         errors: Vec::new(),
         more: 0,
         path: String::from("$"),
+        drop_unknown,
     };
     let out = walk.value(value, schema.schema(), None);
     match out {
@@ -92,6 +103,8 @@ struct Walk<'a> {
     errors: Vec<FieldError>,
     more: usize,
     path: String,
+    /// Resolution: fields the schema lacks are dropped, not refused.
+    drop_unknown: bool,
 }
 
 impl Walk<'_> {
@@ -135,6 +148,12 @@ impl Walk<'_> {
 
     fn value(&mut self, value: Value, schema: &Schema, ns: Option<&str>) -> Option<Value> {
         use Value as V;
+        // A writer's union branch index means nothing in the reader's schema: resolution
+        // matches branches by the value inside.
+        let value = match value {
+            V::Union(_, inner) if self.drop_unknown => *inner,
+            other => other,
+        };
         match (schema, value) {
             (Schema::Ref { name }, value) => {
                 let full = name.fully_qualified_name(ns).into_owned();
@@ -323,6 +342,7 @@ impl Walk<'_> {
                         errors: Vec::new(),
                         more: 0,
                         path: self.path.clone(),
+                        drop_unknown: self.drop_unknown,
                     };
                     if let Some(v) = trial.value(value.clone(), &variants[i], ns)
                         && trial.errors.is_empty()
@@ -395,6 +415,9 @@ impl Walk<'_> {
         let mut given: HashMap<String, Value> = HashMap::with_capacity(fields.len());
         for (name, value) in fields {
             if !r.lookup.contains_key(&name) {
+                if self.drop_unknown {
+                    continue;
+                }
                 self.at(format_args!(".{name}"), |w| {
                     w.fail(format!(
                         "unknown field; {} has no field {name:?}",

