@@ -65,6 +65,16 @@ pub(crate) struct Inner {
     pub(crate) tables: Tables,
 }
 
+impl Drop for Inner {
+    /// The last clone of a producer going away flushes what Kafka still holds, so a process
+    /// that forgets `flush` loses nothing it was told was sent... within a bound.
+    fn drop(&mut self) {
+        if let Err(e) = self.kafka.flush(Duration::from_secs(5)) {
+            tracing::warn!(error = %e, "events may be lost: Kafka did not acknowledge them within 5 s of shutdown");
+        }
+    }
+}
+
 impl std::fmt::Debug for DomainProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DomainProducer")

@@ -44,6 +44,8 @@ pub struct Delivery {
 struct Encoded {
     key: Option<String>,
     payload: Vec<u8>,
+    /// W3C trace context to pass on, if the caller has one.
+    traceparent: Option<String>,
 }
 
 /// What publishers of one stream share.
@@ -119,7 +121,7 @@ impl StreamHandle {
                 let event_id = Uuid::new_v4();
                 let mut id_text = Uuid::encode_buffer();
                 let id_text = event_id.hyphenated().encode_lower(&mut id_text);
-                let headers = OwnedHeaders::new_with_capacity(4)
+                let mut headers = OwnedHeaders::new_with_capacity(5)
                     .insert(Header {
                         key: headers::EVENT_ID,
                         value: Some(&*id_text),
@@ -136,6 +138,12 @@ impl StreamHandle {
                         key: headers::PRODUCED_AT,
                         value: Some(produced_at.as_str()),
                     });
+                if let Some(trace) = &event.traceparent {
+                    headers = headers.insert(Header {
+                        key: headers::TRACEPARENT,
+                        value: Some(trace.as_str()),
+                    });
+                }
                 let mut record = FutureRecord::to(self.topic.as_str())
                     .payload(&event.payload)
                     .headers(headers);
@@ -248,7 +256,11 @@ impl<T: Serialize> Publisher<T> {
             .key_field
             .as_deref()
             .and_then(|f| key_of_serde(event, f));
-        Ok(Encoded { key, payload })
+        Ok(Encoded {
+            key,
+            payload,
+            traceparent: None,
+        })
     }
 
     /// Checks, encodes and sends one event; resolves when the broker acknowledged it.
@@ -258,6 +270,15 @@ impl<T: Serialize> Publisher<T> {
     #[instrument(skip_all, fields(topic = %self.handle.topic))]
     pub async fn send(&self, event: &T) -> Result<Delivery> {
         let encoded = self.encoded(event)?;
+        let mut done = self.handle.send_encoded(vec![encoded]).await?;
+        done.pop().ok_or(Error::Closed)
+    }
+
+    /// Like [`Publisher::send`], passing on a W3C trace context (`traceparent` header) so
+    /// consumers can join the producer's trace.
+    pub async fn send_traced(&self, event: &T, traceparent: &str) -> Result<Delivery> {
+        let mut encoded = self.encoded(event)?;
+        encoded.traceparent = Some(traceparent.to_owned());
         let mut done = self.handle.send_encoded(vec![encoded]).await?;
         done.pop().ok_or(Error::Closed)
     }
@@ -323,7 +344,11 @@ impl DynPublisher {
             .key_field
             .as_deref()
             .and_then(|f| key_of_value(event, f));
-        Ok(Encoded { key, payload })
+        Ok(Encoded {
+            key,
+            payload,
+            traceparent: None,
+        })
     }
 
     /// Checks, encodes and sends one event; resolves when the broker acknowledged it.

@@ -388,7 +388,12 @@ async fn events_carry_their_key_and_the_mesh_headers() -> TestResult {
     let events: Vec<Played> = (0..40).map(played).collect();
     let deliveries = publisher.send_batch(&events).await?;
     assert_eq!(deliveries.len(), 40);
-    let single = publisher.send(&played(40)).await?;
+    let single = publisher
+        .send_traced(
+            &played(40),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .await?;
     let topic = publisher.topic().clone();
     let messages = read_topic(mesh.endpoints(), &topic, 3, 41)?;
     assert_eq!(messages.len(), 41);
@@ -408,8 +413,11 @@ async fn events_carry_their_key_and_the_mesh_headers() -> TestResult {
         );
         let headers = m.headers().ok_or("no headers")?;
         let names: Vec<&str> = headers.iter().map(|h| h.key).collect();
+        if m.offset() == single.offset && m.partition() == single.partition {
+            assert_eq!(names.get(4), Some(&"traceparent"), "the traced event");
+        }
         assert_eq!(
-            names,
+            names[..4],
             [
                 "mesh-event-id",
                 "mesh-producer-domain",
