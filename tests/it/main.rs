@@ -1,6 +1,7 @@
 //! Integration tests of the umbrella crate: the local mesh and the first slice, on the
 //! in-process broker and on a real one, and interop with clients nobody here wrote.
 
+mod consumer;
 mod interop;
 mod producer;
 mod slice;
