@@ -28,10 +28,14 @@ const PINNED: &[Pinned] = &[
     },
 ];
 
-/// The dead-letter topic of a consumer domain.
+/// The dead-letter topic of a consumer domain. The topic is created on the first dead
+/// letter: consumers that never set anything aside never create one.
 pub(crate) struct DeadLetters {
     topic: TopicName,
     kafka: FutureProducer,
+    endpoints: mesh_core::Endpoints,
+    config: ClientConfig,
+    created: tokio::sync::OnceCell<()>,
 }
 
 /// The dead-letter topic of `consumer`'s domain.
@@ -43,7 +47,7 @@ pub fn dead_letter_topic(consumer: &DomainConsumer) -> TopicName {
 }
 
 impl DeadLetters {
-    /// Connects a producer for the dead-letter topic and creates the topic if needed.
+    /// Connects a producer for the dead-letter topic.
     pub(crate) async fn open(consumer: &DomainConsumer) -> Result<Self> {
         let endpoints = consumer.endpoints();
         let topic = dead_letter_topic(consumer);
@@ -58,44 +62,63 @@ impl DeadLetters {
             operation: "create the dead-letter producer",
             source,
         })?;
-        match &endpoints.kafka.topic_creator {
-            Some(creator) => {
-                creator
-                    .create(topic.as_str(), 1)
-                    .map_err(|reason| Error::DeadLetter {
-                        topic: topic.to_string(),
-                        reason,
-                    })?
-            }
-            None => {
-                let admin: AdminClient<DefaultClientContext> =
-                    config.create().map_err(|source| Error::Kafka {
-                        operation: "create an admin client",
-                        source,
-                    })?;
-                let new = NewTopic::new(topic.as_str(), 1, TopicReplication::Fixed(-1));
-                let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-                let results = admin
-                    .create_topics([&new], &options)
-                    .await
-                    .map_err(|source| Error::Kafka {
-                        operation: "create the dead-letter topic",
-                        source,
-                    })?;
-                for r in results {
-                    match r {
-                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                        Err((_, code)) => {
-                            return Err(Error::DeadLetter {
+        Ok(Self {
+            topic,
+            kafka,
+            endpoints: endpoints.clone(),
+            config,
+            created: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Creates the topic if it does not exist (once per consumer).
+    async fn ensure_topic(&self) -> Result<()> {
+        self.created
+            .get_or_try_init(|| async {
+                let topic = &self.topic;
+                match &self.endpoints.kafka.topic_creator {
+                    Some(creator) => {
+                        creator
+                            .create(topic.as_str(), 1)
+                            .map_err(|reason| Error::DeadLetter {
                                 topic: topic.to_string(),
-                                reason: code.to_string(),
-                            });
+                                reason,
+                            })
+                    }
+                    None => {
+                        let admin: AdminClient<DefaultClientContext> =
+                            self.config.create().map_err(|source| Error::Kafka {
+                                operation: "create an admin client",
+                                source,
+                            })?;
+                        let new = NewTopic::new(topic.as_str(), 1, TopicReplication::Fixed(-1));
+                        let options =
+                            AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+                        let results =
+                            admin
+                                .create_topics([&new], &options)
+                                .await
+                                .map_err(|source| Error::Kafka {
+                                    operation: "create the dead-letter topic",
+                                    source,
+                                })?;
+                        for r in results {
+                            match r {
+                                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                                Err((_, code)) => {
+                                    return Err(Error::DeadLetter {
+                                        topic: topic.to_string(),
+                                        reason: code.to_string(),
+                                    });
+                                }
+                            }
                         }
+                        Ok(())
                     }
                 }
-            }
-        }
-        Ok(Self { topic, kafka })
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Keeps `message` in the dead-letter topic; resolves when the broker has it.
@@ -105,6 +128,7 @@ impl DeadLetters {
         reason: &str,
         cause: &str,
     ) -> Result<()> {
+        self.ensure_topic().await?;
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let mut headers = OwnedHeaders::new_with_capacity(8)

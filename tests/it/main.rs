@@ -2,6 +2,7 @@
 //! in-process broker and on a real one, and interop with clients nobody here wrote.
 
 mod consumer;
+mod crash;
 mod interop;
 mod producer;
 mod slice;
