@@ -91,6 +91,25 @@ impl<K: Eq + Hash + Clone, V> History<K, V> {
         values
     }
 
+    /// Fills the history from rows already stored (a product's table, say), oldest first, so
+    /// a model starts warm instead of empty: `(key, event time in ms, value)`.
+    ///
+    /// ```no_run
+    /// # async fn demo(data: consumer_kit::StaticData) -> consumer_kit::Result<()> {
+    /// use consumer_kit::{History, Keep};
+    /// #[derive(serde::Deserialize)]
+    /// struct Row { host: String, at: i64, bytes: f64 }
+    /// let rows: Vec<Row> = data.rows("SELECT host, at, bytes FROM flows.samples ORDER BY at").await?;
+    /// let mut history = History::new(Keep::Last(50), 100_000);
+    /// history.warm(rows.into_iter().map(|r| (r.host, r.at, r.bytes)));
+    /// # Ok(()) }
+    /// ```
+    pub fn warm(&mut self, rows: impl IntoIterator<Item = (K, i64, V)>) {
+        for (key, at, value) in rows {
+            self.record(&key, at, value);
+        }
+    }
+
     /// The key's history, if it has one (does not count as seeing the key).
     pub fn get(&self, key: &K) -> Option<&VecDeque<(i64, V)>> {
         self.keys.peek(key)
@@ -146,6 +165,18 @@ mod tests {
             .map(|v| v.iter().map(|(t, _)| *t).collect())
             .unwrap_or_default();
         assert_eq!(values, [9_000, 16_000]);
+    }
+
+    #[test]
+    fn warms_from_stored_rows() {
+        let mut h = History::new(Keep::Last(2), 10);
+        h.warm([("a", 1, 1.0), ("a", 2, 2.0), ("a", 3, 3.0), ("b", 1, 9.0)]);
+        let a: Vec<f64> = h
+            .get(&"a")
+            .map(|v| v.iter().map(|(_, x)| *x).collect())
+            .unwrap_or_default();
+        assert_eq!(a, [2.0, 3.0]);
+        assert_eq!(h.len(), 2);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - **Static data**: [`DomainConsumer::static_data`] opens products as SQL tables named
 //!   `<domain>.<product>` (latest, or pinned to a version or time; [`StaticData::refresh`]
 //!   follows new versions) and returns Arrow batches or serde rows.
-//! - **Per-key history**: [`History`] keeps the last values of each key in bounded memory.
+//! - **Per-key history**: [`History`] keeps the last values of each key in bounded memory;
+//!   [`Detector`]s ([`Cusum`], [`RobustZ`]) judge each new value against it.
 //! - **Stream to table**: [`DomainConsumer::sink`] appends a stream to a product's table
 //!   exactly once, offsets kept as Delta application transactions ([`Sink`]).
 //! - **Metrics**: [`ConsumerMetrics`], also as Prometheus text.
@@ -55,6 +56,7 @@
 
 pub mod consumer;
 pub mod decoder;
+pub mod detect;
 mod dlq;
 pub mod error;
 pub mod handler;
@@ -66,6 +68,7 @@ pub mod subscription;
 
 pub use consumer::DomainConsumer;
 pub use decoder::{DecodeError, Decoder};
+pub use detect::{Cusum, Detector, RobustZ};
 pub use dlq::dead_letter_topic;
 pub use error::{Error, Result};
 pub use handler::{Event, EventMeta, FromAvro, Handler, HandlerError, Position, Serde};

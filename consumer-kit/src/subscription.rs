@@ -8,6 +8,7 @@
 //! [`Subscription`] (next event, commit) for tools that step through a stream.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,6 +150,9 @@ impl Subscribe {
                 ("auto.offset.reset", reset),
                 ("enable.partition.eof", "false"),
                 ("statistics.interval.ms", "5000"),
+                // Brokers that do not answer a waiting fetch when data arrives would otherwise
+                // hold each event up to librdkafka's 500 ms default.
+                ("fetch.wait.max.ms", "5"),
             ],
             PINNED,
         )?;
@@ -202,6 +206,7 @@ impl Subscribe {
         let context = MeshContext::new(metrics.clone());
         let done = Arc::clone(&context.done);
         let rebalances = Arc::clone(&context.rebalances);
+        let live = Arc::clone(&context.live);
         let kafka: StreamConsumer<MeshContext> = self
             .config()?
             .create_with_context(context)
@@ -228,7 +233,7 @@ impl Subscribe {
         });
         info!(group = %self.group(), topics = ?names, "subscription running");
 
-        let mut queues: HashMap<(String, i32), mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut queues: HashMap<Partition, (mpsc::Sender<OwnedMessage>, Live)> = HashMap::new();
         let mut workers: JoinSet<Result<()>> = JoinSet::new();
         let mut commit_tick = tokio::time::interval(self.commit_interval);
         let mut failure = None;
@@ -261,12 +266,20 @@ impl Subscribe {
                         }
                     };
                     let key = (message.topic().to_owned(), message.partition());
-                    let queue = queues.entry(key).or_insert_with(|| {
+                    // A partition revoked and assigned again gets a fresh worker.
+                    if queues.get(&key).is_some_and(|(_, flag)| !flag.load(Ordering::SeqCst)) {
+                        queues.remove(&key);
+                    }
+                    let (queue, _) = queues.entry(key.clone()).or_insert_with(|| {
+                        let flag: Live = Arc::new(AtomicBool::new(true));
+                        if let Ok(mut l) = live.lock() {
+                            l.insert(key, Arc::clone(&flag));
+                        }
                         // Bounded: a slow partition holds up the receive loop rather than
                         // buffering without end.
                         let (tx, rx) = mpsc::channel(1024);
-                        workers.spawn(Arc::clone(&shared).work(rx));
-                        tx
+                        workers.spawn(Arc::clone(&shared).work(rx, Arc::clone(&flag)));
+                        (tx, flag)
                     });
                     if queue.send(message).await.is_err() {
                         // The worker ended (its partition failed); the error surfaces above.
@@ -308,6 +321,11 @@ type Partition = (String, i32);
 
 /// Rebalances seen by the consumer's thread, for the handler: (assigned, revoked).
 type Rebalances = Arc<Mutex<Vec<(Vec<Partition>, Vec<Partition>)>>>;
+
+/// Whether this member still owns a partition: set false the moment it is revoked, so its
+/// worker stops before handling (and committing) events that are now another member's.
+type Live = Arc<AtomicBool>;
+type LiveMap = Arc<Mutex<HashMap<Partition, Live>>>;
 
 fn commit<C: Consumer<MeshContext>>(kafka: &C, done: &Done, mode: CommitMode) {
     let offsets: Vec<((String, i32), i64)> = match done.lock() {
@@ -376,9 +394,15 @@ fn position<M: Message>(message: &M) -> Position {
 
 impl<H: Handler> Shared<H> {
     /// Handles one partition's events in order.
-    async fn work(self: Arc<Self>, mut queue: mpsc::Receiver<OwnedMessage>) -> Result<()> {
+    async fn work(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<OwnedMessage>,
+        live: Live,
+    ) -> Result<()> {
         while let Some(message) = queue.recv().await {
-            if self.shutdown.is_cancelled() {
+            // Shut down, or the partition went to another member: what is queued is left
+            // for whoever owns it next.
+            if self.shutdown.is_cancelled() || !live.load(Ordering::SeqCst) {
                 break;
             }
             let Ok(_permit) = self.permits.acquire().await else {
@@ -386,7 +410,11 @@ impl<H: Handler> Shared<H> {
             };
             let at = position(&message);
             self.process(&message, &at).await?;
-            if let Ok(mut done) = self.done.lock() {
+            // An event finished after its partition was revoked is not committed: the new
+            // owner's commits must not be overwritten with older ones.
+            if live.load(Ordering::SeqCst)
+                && let Ok(mut done) = self.done.lock()
+            {
                 done.insert((at.topic.clone(), at.partition), at.offset + 1);
             }
         }
@@ -512,6 +540,7 @@ impl<H: Handler> Shared<H> {
 pub(crate) struct MeshContext {
     done: Done,
     rebalances: Rebalances,
+    live: LiveMap,
     metrics: ConsumerMetrics,
 }
 
@@ -520,6 +549,7 @@ impl MeshContext {
         Self {
             done: Arc::default(),
             rebalances: Arc::default(),
+            live: Arc::default(),
             metrics,
         }
     }
@@ -551,9 +581,16 @@ impl ConsumerContext for MeshContext {
         rebalance: &Rebalance<'_>,
     ) {
         if let Rebalance::Revoke(revoked) = rebalance {
-            // Commit what was handled on the partitions about to go, so their next owner
-            // starts right after it.
+            // Stop the workers of the partitions about to go, then commit what they handled,
+            // so their next owner starts right after it.
             let revoked = partitions(revoked);
+            if let Ok(mut live) = self.live.lock() {
+                for partition in &revoked {
+                    if let Some(flag) = live.remove(partition) {
+                        flag.store(false, Ordering::SeqCst);
+                    }
+                }
+            }
             let offsets: Vec<((String, i32), i64)> = match self.done.lock() {
                 Ok(mut d) => revoked
                     .iter()

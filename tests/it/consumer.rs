@@ -496,3 +496,131 @@ async fn static_data_pins_versions_and_follows_new_ones() -> TestResult {
     mesh.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_outage_does_not_stop_decoding_known_schemas() -> TestResult {
+    let (mesh, dir) = mesh(None).await?;
+    let endpoints = mesh.endpoints().clone();
+    let domain = format!("outage{}", unique());
+    let producer =
+        DomainProducer::connect(single_partition(dir.path(), &domain)?, &endpoints).await?;
+    let publisher = producer.publisher("played")?;
+    let payload = publisher.encode(&played(7))?;
+    let consumer =
+        DomainConsumer::connect(DomainName::new(format!("c{}", unique()))?, &endpoints).await?;
+    let decoder = datamesh::consumer_kit::Decoder::new(consumer.catalog().clone());
+    let (id, first) = decoder.decode(&payload).await?;
+    // The catalog (the registry) goes away.
+    mesh.shutdown().await?;
+    let (again_id, again) = decoder.decode(&payload).await?;
+    assert_eq!(
+        (again_id, again),
+        (id, first),
+        "known ids decode from the cache"
+    );
+    let mut unknown = payload.clone();
+    unknown[1..5].copy_from_slice(&(id + 100).to_be_bytes());
+    let err = decoder
+        .decode(&unknown)
+        .await
+        .expect_err("the registry is down");
+    assert!(err.is_retriable(), "{err}");
+    assert_eq!(err.cause(), "registry-unavailable");
+    Ok(())
+}
+
+/// Records song ids and the rebalances it is told about.
+#[derive(Clone, Default)]
+struct Member {
+    songs: Arc<Mutex<Vec<i64>>>,
+    rebalances: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+impl Handler for Member {
+    type Value = Value;
+
+    async fn handle(&self, event: Event<Value>) -> Result<(), HandlerError> {
+        if let Some(Value::Long(song)) = event.field("song_id") {
+            self.songs
+                .lock()
+                .map_err(|_| HandlerError::poison("lock"))?
+                .push(*song);
+        }
+        // Slow enough that a rebalance lands while events are in flight.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(())
+    }
+
+    fn on_rebalance(&self, assigned: &[(String, i32)], revoked: &[(String, i32)]) {
+        if let Ok(mut r) = self.rebalances.lock() {
+            r.push((assigned.len(), revoked.len()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_member_takes_partitions_over_without_losing_events() -> TestResult {
+    let (mesh, dir) = mesh(None).await?;
+    let endpoints = mesh.endpoints().clone();
+    let domain = format!("rb{}", unique());
+    let producer = DomainProducer::connect(
+        music_contract(dir.path(), &domain, "overwrite")?,
+        &endpoints,
+    )
+    .await?;
+    let publisher = producer.publisher("played")?;
+    const EVENTS: i64 = 3_000;
+    publisher
+        .send_batch(&(0..EVENTS / 2).map(played).collect::<Vec<_>>())
+        .await?;
+    let topic: TopicName = format!("{domain}.played").parse()?;
+    let group = format!("g{}", unique());
+    let consumer =
+        DomainConsumer::connect(DomainName::new(format!("m{}", unique()))?, &endpoints).await?;
+    let (a, b) = (Member::default(), Member::default());
+    let shutdown = CancellationToken::new();
+    let run_a = tokio::spawn(
+        consumer
+            .subscribe(vec![topic.clone()])
+            .with_group(group.clone())
+            .run(a.clone(), shutdown.clone()),
+    );
+    let first = Arc::clone(&a.songs);
+    until(30, || first.lock().map(|s| s.len() > 100).unwrap_or(false)).await?;
+    let run_b = tokio::spawn(
+        consumer
+            .subscribe(vec![topic])
+            .with_group(group)
+            .run(b.clone(), shutdown.clone()),
+    );
+    publisher
+        .send_batch(&(EVENTS / 2..EVENTS).map(played).collect::<Vec<_>>())
+        .await?;
+    let (sa, sb) = (Arc::clone(&a.songs), Arc::clone(&b.songs));
+    until(90, || {
+        let mut all: Vec<i64> = sa.lock().map(|s| s.clone()).unwrap_or_default();
+        all.extend(sb.lock().map(|s| s.clone()).unwrap_or_default());
+        all.sort_unstable();
+        all.dedup();
+        all.len() == EVENTS as usize
+    })
+    .await?;
+    shutdown.cancel();
+    run_a.await??;
+    run_b.await??;
+    let b_handled = b.songs.lock().map(|s| s.len()).unwrap_or(0);
+    assert!(b_handled > 0, "the second member took partitions over");
+    let a_revoked = a
+        .rebalances
+        .lock()
+        .map(|r| r.iter().any(|(_, revoked)| *revoked > 0))
+        .unwrap_or(false);
+    assert!(a_revoked, "the first member was told what it lost");
+    let total = a.songs.lock().map(|s| s.len()).unwrap_or(0) + b_handled;
+    eprintln!(
+        "rebalance: {EVENTS} events, {total} handled, {} twice",
+        total - EVENTS as usize
+    );
+    mesh.shutdown().await?;
+    Ok(())
+}
