@@ -236,6 +236,7 @@ impl Subscribe {
         let mut queues: HashMap<Partition, (mpsc::Sender<OwnedMessage>, Live)> = HashMap::new();
         let mut workers: JoinSet<Result<()>> = JoinSet::new();
         let mut commit_tick = tokio::time::interval(self.commit_interval);
+        let mut sent = HashMap::new();
         let mut failure = None;
         loop {
             tokio::select! {
@@ -248,11 +249,12 @@ impl Subscribe {
                     }
                 }
                 _ = commit_tick.tick() => {
-                    commit(&kafka, &done, CommitMode::Async);
+                    commit(&kafka, &done, &mut sent, CommitMode::Async);
                     let changes: Vec<_> = rebalances.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
                     for (assigned, revoked) in changes {
                         for partition in &revoked {
                             queues.remove(partition);
+                            sent.remove(partition);
                         }
                         shared.handler.on_rebalance(&assigned, &revoked);
                     }
@@ -298,7 +300,7 @@ impl Subscribe {
                 failure = Some(e);
             }
         }
-        commit(&kafka, &done, CommitMode::Sync);
+        commit(&kafka, &done, &mut sent, CommitMode::Sync);
         kafka.unsubscribe();
         let summary = shared.metrics.summary();
         info!(
@@ -327,9 +329,22 @@ type Rebalances = Arc<Mutex<Vec<(Vec<Partition>, Vec<Partition>)>>>;
 type Live = Arc<AtomicBool>;
 type LiveMap = Arc<Mutex<HashMap<Partition, Live>>>;
 
-fn commit<C: Consumer<MeshContext>>(kafka: &C, done: &Done, mode: CommitMode) {
-    let offsets: Vec<((String, i32), i64)> = match done.lock() {
-        Ok(mut d) => d.drain().collect(),
+/// Commits the handled offsets that moved since the last commit (`sent`). The handled map is
+/// never drained here: the revocation callback commits from it synchronously, so an
+/// asynchronous commit lost to a rebalance cannot send the partition's next owner back.
+fn commit<C: Consumer<MeshContext>>(
+    kafka: &C,
+    done: &Done,
+    sent: &mut HashMap<Partition, i64>,
+    mode: CommitMode,
+) {
+    let all = matches!(mode, CommitMode::Sync);
+    let offsets: Vec<(Partition, i64)> = match done.lock() {
+        Ok(d) => d
+            .iter()
+            .filter(|(k, next)| all || sent.get(*k) != Some(*next))
+            .map(|(k, next)| (k.clone(), *next))
+            .collect(),
         Err(_) => return,
     };
     if offsets.is_empty() {
@@ -344,15 +359,11 @@ fn commit<C: Consumer<MeshContext>>(kafka: &C, done: &Done, mode: CommitMode) {
             return;
         }
     }
-    if let Err(e) = kafka.commit(&list, mode) {
-        // Not lost: the events will be handled again (at-least-once). Keep the offsets for
-        // the next attempt unless newer ones arrived.
-        debug!(error = %e, "commit failed; will retry");
-        if let Ok(mut d) = done.lock() {
-            for (key, next) in offsets {
-                d.entry(key).or_insert(next);
-            }
-        }
+    match kafka.commit(&list, mode) {
+        Ok(()) => sent.extend(offsets),
+        // Not lost: the offsets stay in the handled map and go with the next commit; at
+        // worst the events are handled again (at-least-once).
+        Err(e) => debug!(error = %e, "commit failed; will retry"),
     }
 }
 
@@ -411,9 +422,11 @@ impl<H: Handler> Shared<H> {
             let at = position(&message);
             self.process(&message, &at).await?;
             // An event finished after its partition was revoked is not committed: the new
-            // owner's commits must not be overwritten with older ones.
-            if live.load(Ordering::SeqCst)
-                && let Ok(mut done) = self.done.lock()
+            // owner's commits must not be overwritten with older ones. The flag is read
+            // under the lock, which revocation takes after clearing it, so the two cannot
+            // interleave.
+            if let Ok(mut done) = self.done.lock()
+                && live.load(Ordering::SeqCst)
             {
                 done.insert((at.topic.clone(), at.partition), at.offset + 1);
             }

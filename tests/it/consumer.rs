@@ -17,7 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Deserialize;
 
 use crate::producer::{contract, music_contract, played, read_topic};
-use crate::support::{TestResult, mesh, unique};
+use crate::support::{TestResult, mesh, real_broker, unique};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -560,7 +560,21 @@ impl Handler for Member {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_member_takes_partitions_over_without_losing_events() -> TestResult {
-    let (mesh, dir) = mesh(None).await?;
+    takeover(None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_member_takes_partitions_over_on_a_real_broker() -> TestResult {
+    match real_broker() {
+        Some(bootstrap) => takeover(Some(bootstrap)).await,
+        None => Ok(()),
+    }
+}
+
+/// Two members of one group share a topic: the second joins while the first is busy; every
+/// event is handled, and the first is told which partitions it lost.
+async fn takeover(bootstrap: Option<String>) -> TestResult {
+    let (mesh, dir) = mesh(bootstrap).await?;
     let endpoints = mesh.endpoints().clone();
     let domain = format!("rb{}", unique());
     let producer = DomainProducer::connect(
@@ -618,9 +632,21 @@ async fn a_second_member_takes_partitions_over_without_losing_events() -> TestRe
     assert!(a_revoked, "the first member was told what it lost");
     let total = a.songs.lock().map(|s| s.len()).unwrap_or(0) + b_handled;
     eprintln!(
-        "rebalance: {EVENTS} events, {total} handled, {} twice",
+        "rebalance (embedded broker: {}): {EVENTS} events, {total} handled, {} twice",
+        mesh.kafka_is_embedded(),
         total - EVENTS as usize
     );
+    if !mesh.kafka_is_embedded() {
+        // What the first member handled is committed as its partitions are revoked: only
+        // events in flight at that moment (at most one per handling slot) come back. The
+        // in-process broker hands partitions over before the revocation is done, so
+        // hundreds come back there; the real broker is the one to hold to this.
+        assert!(
+            total - (EVENTS as usize) <= 8,
+            "{} events handled twice",
+            total - EVENTS as usize
+        );
+    }
     mesh.shutdown().await?;
     Ok(())
 }

@@ -55,17 +55,24 @@ pub(crate) fn python() -> Option<String> {
 pub(crate) async fn mesh(
     bootstrap: Option<String>,
 ) -> Result<(LocalMesh, tempfile::TempDir), Box<dyn std::error::Error + Send + Sync>> {
+    // `RUST_LOG=consumer_kit=debug cargo test ... -- --nocapture` shows what the kits log.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir()?;
     let mut config = MeshConfig::default();
     config.data_dir = Some(dir.path().to_owned());
     if let Some(servers) = bootstrap {
         config.kafka.bootstrap_servers = Some(servers);
-        // tansu holds JoinGroup for half the session timeout: keep it short in tests.
-        config
-            .kafka
-            .options
-            .insert("session.timeout.ms".into(), "6000".into());
     }
+    // tansu holds JoinGroup for half the session timeout, and the in-process broker only
+    // hands partitions to a new member once the old assignment's session expires: keep it
+    // short in tests.
+    config
+        .kafka
+        .options
+        .insert("session.timeout.ms".into(), "6000".into());
     let mesh = LocalMesh::start(&config).await?;
     Ok((mesh, dir))
 }
