@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use catalog::TableVersion;
 use consumer_kit::{DomainConsumer, Event, StartFrom};
-use deltalake::arrow::array::{Int32Array, Int64Array, StringArray};
-use deltalake::arrow::datatypes::{DataType, Field, Schema};
+use deltalake::arrow::array::{Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use deltalake::arrow::record_batch::RecordBatch;
 use mesh_core::apache_avro::types::Value;
 use mesh_core::{Contract, DomainName, Endpoints, ProductId, ProductName};
@@ -224,6 +224,11 @@ fn songs_batch() -> Result<RecordBatch> {
         Field::new("artist", DataType::Utf8, false),
         Field::new("genre", DataType::Utf8, false),
         Field::new("duration_ms", DataType::Int32, false),
+        Field::new(
+            "released_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
     ]));
     RecordBatch::try_new(
         schema,
@@ -241,6 +246,15 @@ fn songs_batch() -> Result<RecordBatch> {
             ])),
             Arc::new(StringArray::from(vec!["jazz", "jazz", "trip-hop"])),
             Arc::new(Int32Array::from(vec![337_000, 562_000, 330_000])),
+            // 1959-08-17 (Kind of Blue) twice, 1998-04-20 (Mezzanine).
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    -327_024_000_000_000,
+                    -327_024_000_000_000,
+                    893_030_400_000_000,
+                ])
+                .with_timezone("UTC"),
+            ),
         ],
     )
     .map_err(|e| Error::Slice {

@@ -184,18 +184,19 @@ impl StaticData {
     }
 
     /// Runs a SQL query and returns its rows as serde values (through JSON: column names are
-    /// field names).
+    /// field names). Timestamps arrive as milliseconds since the Unix epoch, as Avro
+    /// `timestamp-millis` and the producer kit's serde encoding take them (Delta stores
+    /// microseconds; finer parts are dropped).
     pub async fn rows<T: DeserializeOwned>(&self, query: &str) -> Result<Vec<T>> {
+        let arrow_error =
+            |e| deltalake::datafusion::error::DataFusionError::ArrowError(Box::new(e), None);
         let batches = self.sql(query).await?;
         let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
         for b in &batches {
-            writer.write(b).map_err(|e| {
-                deltalake::datafusion::error::DataFusionError::ArrowError(Box::new(e), None)
-            })?;
+            let b = timestamps_as_integers(b).map_err(arrow_error)?;
+            writer.write(&b).map_err(arrow_error)?;
         }
-        writer.finish().map_err(|e| {
-            deltalake::datafusion::error::DataFusionError::ArrowError(Box::new(e), None)
-        })?;
+        writer.finish().map_err(arrow_error)?;
         let bytes = writer.into_inner();
         if bytes.is_empty() {
             return Ok(Vec::new());
@@ -206,5 +207,80 @@ impl StaticData {
     /// The DataFusion session, for anything SQL strings do not cover.
     pub fn session(&self) -> &SessionContext {
         &self.ctx
+    }
+}
+
+/// The batch with its top-level timestamp columns as milliseconds since the epoch (`Int64`).
+fn timestamps_as_integers(
+    batch: &RecordBatch,
+) -> std::result::Result<RecordBatch, deltalake::arrow::error::ArrowError> {
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(..)))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if let DataType::Timestamp(_, zone) = field.data_type() {
+            let millis = deltalake::arrow::compute::cast(
+                column,
+                &DataType::Timestamp(TimeUnit::Millisecond, zone.clone()),
+            )?;
+            columns.push(deltalake::arrow::compute::cast(&millis, &DataType::Int64)?);
+            fields.push(Field::new(
+                field.name(),
+                DataType::Int64,
+                field.is_nullable(),
+            ));
+        } else {
+            columns.push(Arc::clone(column));
+            fields.push(field.as_ref().clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use deltalake::arrow::array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    #[test]
+    fn timestamps_become_epoch_milliseconds() -> std::result::Result<(), Box<dyn std::error::Error>>
+    {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["a", "b"])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_700_000_000_123_456), None])
+                        .with_timezone("UTC"),
+                ),
+            ],
+        )?;
+        let out = timestamps_as_integers(&batch)?;
+        let at = out
+            .column_by_name("at")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or("at is not an Int64 column")?;
+        assert_eq!(at.value(0), 1_700_000_000_123);
+        assert!(at.is_null(1));
+        assert_eq!(out.column(0).data_type(), &DataType::Utf8);
+        Ok(())
     }
 }
