@@ -1,0 +1,3 @@
+//! The main job (work in progress).
+
+fn main() {}

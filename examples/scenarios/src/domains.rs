@@ -1,0 +1,160 @@
+//! The scenarios' domains: their contracts (in `examples/scenarios/contracts/`, schemas in
+//! `schemas/`) and the handles that connect them to a mesh.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use datamesh::consumer_kit::{CancellationToken, DomainConsumer, Sink, SinkSummary};
+use datamesh::mesh_core::{Contract, DomainName, Endpoints, ProductId};
+use datamesh::producer_kit::DomainProducer;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+
+/// Where the scenarios' contracts are.
+pub fn contracts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts")
+}
+
+/// A mesh the scenarios run on: its endpoints and the contracts of their domains.
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    endpoints: Endpoints,
+    contracts: PathBuf,
+}
+
+impl Mesh {
+    /// The mesh at `endpoints`, with the repository's contracts.
+    pub fn new(endpoints: Endpoints) -> Self {
+        Self {
+            endpoints,
+            contracts: contracts_dir(),
+        }
+    }
+
+    /// The endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// A domain's contract, `contracts/<domain>.toml`.
+    pub fn contract(&self, domain: &str) -> Result<Contract> {
+        Ok(Contract::load(
+            self.contracts.join(format!("{domain}.toml")),
+        )?)
+    }
+
+    /// Connects a producer domain: registers its contract in the catalog, creates its topics
+    /// and tables.
+    pub async fn producer(&self, domain: &str) -> Result<DomainProducer> {
+        Ok(DomainProducer::connect(self.contract(domain)?, &self.endpoints).await?)
+    }
+
+    /// Connects a consumer domain.
+    pub async fn consumer(&self, domain: &str) -> Result<DomainConsumer> {
+        Ok(DomainConsumer::connect(DomainName::new(domain)?, &self.endpoints).await?)
+    }
+}
+
+/// The owner of `product` grants `consumer` read access to it (idempotent).
+pub async fn grant(
+    owner: &DomainProducer,
+    product: &str,
+    consumer: &DomainConsumer,
+) -> Result<ProductId> {
+    let id = ProductId::new(
+        owner.domain(),
+        &datamesh::mesh_core::ProductName::new(product)?,
+    );
+    owner.catalog().grant(&id, consumer.domain()).await?;
+    Ok(id)
+}
+
+/// Runs a product's stream-to-table sink in the background until [`Running::stop`].
+pub fn sink(sink: Sink) -> Running<SinkSummary> {
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sink.run(shutdown.clone()));
+    Running { shutdown, task }
+}
+
+/// A background task with its shutdown switch.
+#[derive(Debug)]
+pub struct Running<T> {
+    /// Cancels the task.
+    pub shutdown: CancellationToken,
+    task: JoinHandle<datamesh::consumer_kit::Result<T>>,
+}
+
+impl<T> Running<T> {
+    /// Wraps a spawned task.
+    pub fn new(
+        shutdown: CancellationToken,
+        task: JoinHandle<datamesh::consumer_kit::Result<T>>,
+    ) -> Self {
+        Self { shutdown, task }
+    }
+
+    /// Whether the task ended (by itself: an error, as nothing else stops it).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the task and waits for it to drain.
+    pub async fn stop(self, name: &str) -> Result<T> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(60), self.task).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(Error::Consumer(e)),
+            Ok(Err(e)) => Err(Error::Task {
+                task: name.to_owned(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(Error::Timeout {
+                stage: format!("stopping {name}"),
+                seconds: 60,
+                progress: "still draining".into(),
+            }),
+        }
+    }
+}
+
+/// Waits until `done()` is true, checking every 20 ms, for at most `limit`. Fails with what
+/// `progress()` says if it is not, or as soon as one of `tasks` ended early.
+pub async fn until(
+    stage: &str,
+    limit: Duration,
+    tasks: &[&dyn Finished],
+    mut done: impl FnMut() -> bool,
+    progress: impl Fn() -> String,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    while !done() {
+        if tasks.iter().any(|t| t.finished()) {
+            return Err(Error::Task {
+                task: stage.to_owned(),
+                reason: format!("a consumer stopped early ({})", progress()),
+            });
+        }
+        if started.elapsed() > limit {
+            return Err(Error::Timeout {
+                stage: stage.to_owned(),
+                seconds: limit.as_secs(),
+                progress: progress(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Something that may have ended.
+pub trait Finished {
+    /// Whether it ended.
+    fn finished(&self) -> bool;
+}
+
+impl<T> Finished for Running<T> {
+    fn finished(&self) -> bool {
+        self.is_finished()
+    }
+}

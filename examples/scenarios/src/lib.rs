@@ -1,0 +1,11 @@
+//! The reference scenarios of the data mesh (work in progress: see `nab`).
+
+#![warn(missing_docs)]
+
+pub mod domains;
+pub mod error;
+pub mod measure;
+pub mod nab;
+pub mod progress;
+
+pub use error::{Error, Result};

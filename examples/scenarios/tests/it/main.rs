@@ -1,0 +1,5 @@
+//! The reference scenarios end to end on a local mesh (in-process broker, SQLite catalog,
+//! Delta tables in a temporary directory), at test sizes.
+
+mod nab;
+mod support;
