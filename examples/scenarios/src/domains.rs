@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use datamesh::catalog::Domain;
 use datamesh::consumer_kit::{CancellationToken, DomainConsumer, Sink, SinkSummary};
 use datamesh::mesh_core::{Contract, DomainName, Endpoints, ProductId};
 use datamesh::producer_kit::DomainProducer;
@@ -50,9 +51,25 @@ impl Mesh {
         Ok(DomainProducer::connect(self.contract(domain)?, &self.endpoints).await?)
     }
 
-    /// Connects a consumer domain.
+    /// Connects a consumer domain, registering it in the catalog first (grants name it).
     pub async fn consumer(&self, domain: &str) -> Result<DomainConsumer> {
-        Ok(DomainConsumer::connect(DomainName::new(domain)?, &self.endpoints).await?)
+        let consumer = DomainConsumer::connect(DomainName::new(domain)?, &self.endpoints).await?;
+        let registered = consumer.catalog().domain(consumer.domain()).await;
+        match registered {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {
+                consumer
+                    .catalog()
+                    .upsert_domain(&Domain {
+                        name: consumer.domain().clone(),
+                        owner: format!("team-{domain}@example.com"),
+                        description: format!("The {domain} consumer domain of the scenarios"),
+                    })
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(consumer)
     }
 }
 

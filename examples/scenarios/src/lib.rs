@@ -5,6 +5,7 @@
 pub mod domains;
 pub mod error;
 pub mod measure;
+pub mod music;
 pub mod nab;
 pub mod progress;
 
