@@ -8,5 +8,6 @@ pub mod measure;
 pub mod music;
 pub mod nab;
 pub mod progress;
+pub mod serve;
 
 pub use error::{Error, Result};

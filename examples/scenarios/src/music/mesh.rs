@@ -14,7 +14,7 @@ use datamesh::consumer_kit::{
 use datamesh::mesh_core::ProductId;
 use datamesh::producer_kit::DomainProducer;
 
-use super::analytics::{Dimension, PlaysPerMinute, Trends};
+use super::analytics::{PlaysPerMinute, Trends};
 use super::{
     EvalConfig, Evaluator, Interaction, Item, MusicEvent, Podcast, Popularity, Recommendation,
     Recommender, Report, Song, User, World,
@@ -559,13 +559,4 @@ fn sample_users(world: &World, state: &MusicState) -> Vec<Sample> {
         }
     }
     samples
-}
-
-/// The plays of a genre in the newest minute, for the service.
-pub fn live_genres(state: &MusicState, k: usize) -> Vec<(String, i64)> {
-    state
-        .trends
-        .lock()
-        .map(|t| t.top(Dimension::Genre, None, k))
-        .unwrap_or_default()
 }

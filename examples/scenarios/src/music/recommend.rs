@@ -143,10 +143,11 @@ pub struct RecommenderConfig {
     /// what a positive adds.
     pub skip_penalty: f64,
     /// Shrinkage of transition probabilities: pseudo-weight added to every item's outgoing
-    /// total.
+    /// total, in units of one in-session pair of adjacent positives.
     pub shrinkage: f64,
-    /// Exponent of the popularity damping of similarities (0: none, 1: divide by
-    /// popularity).
+    /// Exponent of the popularity damping of similarities: an item's similarity is divided
+    /// by `((p + mean) / (2·mean))^damping`, `p` its popularity and `mean` the mean over
+    /// played items (0: no damping).
     pub popularity_damping: f64,
     /// Exponent of the skip-rate quality factor (0: skips do not affect scores).
     pub skip_quality: f64,
@@ -164,6 +165,10 @@ pub struct RecommenderConfig {
 }
 
 impl Default for RecommenderConfig {
+    /// Tuned by prequential evaluation on the simulated worlds ([`crate::music::eval`]):
+    /// seeds 1–3 of the small world and 1–2 of the default one, checked on seeds 11–13.
+    /// Memory and latency settings (`max_users`, `user_history`, `neighbours`) are sized
+    /// for a service of about 100,000 active users.
     fn default() -> Self {
         Self {
             max_users: 100_000,
@@ -607,8 +612,10 @@ impl Recommender {
             .extend(trending.into_iter().map(|(i, _)| i));
     }
 
-    /// The top `k` items for the user (at most `k`), best first, excluding items they have
-    /// touched.
+    /// The top `k` items for the user (at most `k`), best first, excluding the items in
+    /// their retained history (`user_history`). "Now" is the latest event time observed,
+    /// so a query answers as of the stream's position. Unknown users get their profile's
+    /// genres (if [`Recommender::add_user`] was called), else what is popular.
     pub fn recommend(&self, user_id: i64, k: usize) -> Vec<Recommendation> {
         if k == 0 || self.items.is_empty() {
             return Vec::new();
@@ -955,6 +962,8 @@ mod tests {
     #[test]
     fn is_send_and_sync() {
         assert_send_sync::<Recommender>();
+        assert_send_sync::<crate::music::Popularity>();
+        assert_send_sync::<crate::music::Evaluator>();
     }
 
     #[test]

@@ -58,6 +58,49 @@ async fn recommendations_beat_popularity_and_every_product_is_filled() -> TestRe
     assert_eq!(outcome.samples.len(), 3);
     assert!(outcome.samples.iter().all(|s| !s.items.is_empty()));
     assert!(outcome.latency.count > 0);
+
+    // The service answers over HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(scenarios::serve::serve(
+        listener,
+        outcome.state.clone(),
+        shutdown.clone(),
+    ));
+    let user = outcome.samples[0].user_id;
+    let http = reqwest::Client::new();
+    let body: serde_json::Value = http
+        .get(format!("{base}/recommendations/{user}?k=10"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let items = body["items"].as_array().ok_or("no items")?;
+    assert_eq!(items.len(), 10, "{body}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["title"].is_string() && i["reason"]["type"].is_string())
+    );
+    let refused = http
+        .get(format!("{base}/recommendations/someone"))
+        .send()
+        .await?;
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    let trends: serde_json::Value = http
+        .get(format!("{base}/trends?dimension=genre&k=3"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(
+        trends["top"].as_array().is_some_and(|t| !t.is_empty()),
+        "{trends}"
+    );
+    shutdown.cancel();
+    server.await??;
     local.shutdown().await?;
     Ok(())
 }
