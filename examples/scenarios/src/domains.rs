@@ -38,6 +38,15 @@ impl Mesh {
         &self.endpoints
     }
 
+    /// A catalog client with the configured token.
+    pub fn catalog(&self) -> Result<datamesh::catalog::CatalogClient> {
+        let mut catalog = datamesh::catalog::CatalogClient::new(&self.endpoints.catalog_url)?;
+        if let Some(token) = &self.endpoints.catalog_token {
+            catalog = catalog.with_token(token.expose());
+        }
+        Ok(catalog)
+    }
+
     /// A domain's contract, `contracts/<domain>.toml`.
     pub fn contract(&self, domain: &str) -> Result<Contract> {
         Ok(Contract::load(
@@ -173,5 +182,24 @@ pub trait Finished {
 impl<T> Finished for Running<T> {
     fn finished(&self) -> bool {
         self.is_finished()
+    }
+}
+
+/// Set once a subscription has been assigned partitions: publishing before that would
+/// measure the group's join (seconds) as event latency.
+#[derive(Debug, Clone, Default)]
+pub struct Joined(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Joined {
+    /// Call from [`datamesh::consumer_kit::Handler::on_rebalance`].
+    pub fn rebalanced(&self, assigned: &[(String, i32)]) {
+        if !assigned.is_empty() {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Whether partitions were assigned.
+    pub fn is_joined(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -10,7 +10,7 @@ use datamesh::consumer_kit::{CancellationToken, Event, Handler, HandlerError, Se
 use serde::{Deserialize, Serialize};
 
 use super::{CostMatrix, NabConfig, NabDetector, Report, Scorer, Series};
-use crate::domains::{Mesh, Running, until};
+use crate::domains::{Joined, Mesh, Running, until};
 use crate::error::{Error, Result};
 use crate::measure::{Latency, Pacer, Percentiles};
 use crate::progress::Progress;
@@ -63,6 +63,7 @@ struct Monitor {
     state: Arc<Mutex<Scores>>,
     config: NabConfig,
     latency: Arc<Latency>,
+    joined: Joined,
 }
 
 impl Handler for Monitor {
@@ -86,6 +87,10 @@ impl Handler for Monitor {
         state.handled += 1;
         Ok(())
     }
+
+    fn on_rebalance(&self, assigned: &[(String, i32)], _revoked: &[(String, i32)]) {
+        self.joined.rebalanced(assigned);
+    }
 }
 
 /// Runs the scenario on `mesh`.
@@ -99,6 +104,7 @@ pub async fn run(mesh: &Mesh, run: NabRun, progress: &Progress) -> Result<NabOut
         state: Arc::default(),
         config: NabConfig::default(),
         latency: Arc::new(Latency::new(10, 100_000)),
+        joined: Joined::default(),
     };
     let shutdown = CancellationToken::new();
     let consumer = Running::new(
@@ -109,6 +115,15 @@ pub async fn run(mesh: &Mesh, run: NabRun, progress: &Progress) -> Result<NabOut
                 .run(monitor.clone(), shutdown),
         ),
     );
+
+    until(
+        "joining the monitoring group",
+        run.timeout,
+        &[&consumer],
+        || monitor.joined.is_joined(),
+        || "waiting for partitions".to_owned(),
+    )
+    .await?;
 
     // Round-robin over the series, so every key is live at once as in production.
     let published_bar = progress.bar("sensors: published", total as u64);

@@ -4,3 +4,4 @@
 mod music;
 mod nab;
 mod support;
+mod threat;
