@@ -251,10 +251,10 @@ impl fmt::Display for Summary {
                     match item {
                         Some(i) => writeln!(
                             f,
-                            "    {:<40} {:<24} {:<12} {:?}",
+                            "    {:<32} {:<24} {:<12} {}",
                             i.title, i.creator, i.genre, r.reason
                         )?,
-                        None => writeln!(f, "    item {} {:?}", r.item_id, r.reason)?,
+                        None => writeln!(f, "    item #{} {}", r.item_id, r.reason)?,
                     }
                 }
             }

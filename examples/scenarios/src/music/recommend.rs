@@ -91,6 +91,18 @@ pub enum Reason {
     Trending,
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Similar { item_id } => write!(f, "listeners of #{item_id} played it"),
+            Self::SameCreator { item_id } => write!(f, "same creator as #{item_id}"),
+            Self::Genre { genre } => write!(f, "popular in {genre}"),
+            Self::Popular => f.write_str("popular"),
+            Self::Trending => f.write_str("trending in a genre you like"),
+        }
+    }
+}
+
 /// The weights of the score's components (see the module docs). Only ratios matter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Mix {
