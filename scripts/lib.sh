@@ -11,6 +11,22 @@ PYTHON="$VENV/bin/python"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# Checkouts share one target directory, and cargo decides freshness by file times: a build made
+# in another checkout (a CI clone) looks newer than this checkout's older files and would be
+# reused with that checkout's paths compiled in (env!("CARGO_MANIFEST_DIR")). When the target
+# directory was last used from elsewhere, mark this checkout's files as changed.
+claim_target_dir() {
+  local marker="$CARGO_TARGET_DIR/.datamesh-checkout" here
+  here="$(pwd -P)"
+  mkdir -p "$CARGO_TARGET_DIR"
+  if [ "$(cat "$marker" 2>/dev/null)" != "$here" ]; then
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z -- '*.rs' '*.toml' | xargs -0 touch
+    fi
+    printf '%s\n' "$here" >"$marker"
+  fi
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 install_tansu() {

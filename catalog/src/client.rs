@@ -16,7 +16,7 @@ use crate::model::registry::{
 };
 use crate::model::{
     AuditEntry, CreatedToken, DataProduct, Domain, Grant, NewToken, ProductHealth, SchemaId,
-    StreamHead, TableVersion,
+    StreamHead, TableVersion, TokenInfo,
 };
 
 /// A client of one catalog. Cheap to clone: clones share the connection pool.
@@ -175,6 +175,30 @@ impl CatalogClient {
         Ok(id.id)
     }
 
+    /// The version of `subject` holding `schema` (compared in canonical form), or `None` when
+    /// the subject does not hold it or does not exist.
+    pub async fn lookup_schema(
+        &self,
+        subject: &Subject,
+        schema: &AvroSchema,
+    ) -> Result<Option<SubjectVersion>> {
+        let body = RegisterSchema {
+            schema: schema.text().to_owned(),
+            schema_type: None,
+            references: Vec::new(),
+            id: None,
+            version: None,
+        };
+        match self
+            .call(Method::POST, &["subjects", subject.as_str()], Some(&body))
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The schema registered with `id`.
     pub async fn schema_by_id(&self, id: SchemaId) -> Result<SchemaById> {
         self.get(&["schemas", "ids", &id.to_string()]).await
@@ -256,6 +280,11 @@ impl CatalogClient {
         .await
     }
 
+    /// Every domain.
+    pub async fn domains(&self) -> Result<Vec<Domain>> {
+        self.get(&["api", "v1", "domains"]).await
+    }
+
     /// A domain by name.
     pub async fn domain(&self, name: &DomainName) -> Result<Domain> {
         self.get(&["api", "v1", "domains", name.as_str()]).await
@@ -303,6 +332,12 @@ impl CatalogClient {
             Some(&body),
         )
         .await
+    }
+
+    /// Every grant on `product`.
+    pub async fn grants(&self, product: &ProductId) -> Result<Vec<Grant>> {
+        self.get(&["api", "v1", "products", product.as_str(), "grants"])
+            .await
     }
 
     /// `consumer`'s grant on `product`; not found when it holds none.
@@ -353,6 +388,19 @@ impl CatalogClient {
     pub async fn create_token(&self, request: &NewToken) -> Result<CreatedToken> {
         self.call(Method::POST, &["api", "v1", "tokens"], Some(request))
             .await
+    }
+
+    /// Every token, without secrets (admin only).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.get(&["api", "v1", "tokens"]).await
+    }
+
+    /// Revokes the token `id` (admin only).
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        let _: serde_json::Value = self
+            .call::<(), _>(Method::DELETE, &["api", "v1", "tokens", id], None)
+            .await?;
+        Ok(())
     }
 
     /// The newest audit entries (admin only).

@@ -42,12 +42,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`producer`], [`publisher`], [`snapshot`], [`tables`], [`error`].
+//! [`plan()`] shows what applying a contract would change (catalog records, schema verdicts,
+//! topics, tables) without changing anything.
+//!
+//! Modules: [`plan`](mod@plan), [`producer`], [`publisher`], [`snapshot`], [`tables`], [`error`].
 
 #![warn(missing_docs)]
 
 pub mod error;
 mod key;
+pub mod plan;
 pub mod producer;
 pub mod publisher;
 pub mod snapshot;
@@ -55,6 +59,7 @@ pub mod tables;
 
 pub use error::{Error, Result};
 pub use mesh_core::WriteMode;
+pub use plan::{Plan, plan};
 pub use producer::{DEFAULT_MAX_IN_FLIGHT, DomainProducer};
 pub use publisher::{Delivery, DynPublisher, Publisher};
 pub use snapshot::{Rows, Snapshot};

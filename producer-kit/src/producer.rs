@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, instrument};
 
 use crate::error::{Error, Result};
+use crate::plan::{Verdict, verdict};
 use crate::publisher::{DynPublisher, Publisher, StreamHandle};
 use crate::snapshot::{Rows, Snapshot};
 use crate::tables::Tables;
@@ -84,6 +85,25 @@ impl std::fmt::Debug for DomainProducer {
     }
 }
 
+/// Whether the broker is librdkafka's mock cluster, reached from outside its process.
+async fn is_dev_broker(kafka: &FutureProducer) -> bool {
+    let client = kafka.clone();
+    tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(Duration::from_secs(10)))
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|id| id.starts_with("mockCluster"))
+}
+
+/// A client of the catalog at `endpoints`, with its token if one is configured.
+pub(crate) fn catalog_client(endpoints: &Endpoints) -> Result<CatalogClient> {
+    let catalog = CatalogClient::new(&endpoints.catalog_url)?;
+    Ok(match &endpoints.catalog_token {
+        Some(token) => catalog.with_token(token.expose()),
+        None => catalog,
+    })
+}
+
 /// Maps a catalog refusal of a schema to [`Error::Incompatible`].
 fn schema_refusal(subject: &Subject, e: catalog::Error) -> Error {
     match e.error_code() {
@@ -112,24 +132,14 @@ impl DomainProducer {
         endpoints: &Endpoints,
         max_in_flight: usize,
     ) -> Result<Self> {
-        let mut catalog = CatalogClient::new(&endpoints.catalog_url)?;
-        if let Some(token) = &endpoints.catalog_token {
-            catalog = catalog.with_token(token.expose());
-        }
+        let catalog = catalog_client(endpoints)?;
         let domain = &contract.domain;
 
         // 1. Every schema against what the catalog holds, before changing anything.
         let mut refused = Vec::new();
         for (subject, schema) in Self::subjects(&contract) {
-            let reasons = catalog.check_compatibility(&subject, schema).await;
-            match reasons {
-                Ok(reasons) if reasons.is_empty() => {}
-                Ok(reasons) => {
-                    refused.extend(reasons.into_iter().map(|r| format!("{subject}: {r}")))
-                }
-                // A subject the catalog does not know yet has nothing to be incompatible with.
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
+            if let Verdict::Refused { reasons } = verdict(&catalog, &subject, schema).await? {
+                refused.extend(reasons.into_iter().map(|r| format!("{subject}: {r}")));
             }
         }
         if !refused.is_empty() {
@@ -196,7 +206,13 @@ impl DomainProducer {
             source,
         })?;
         for stream in &contract.streams {
-            ensure_topic(endpoints, &TopicName::new(domain, &stream.name), stream).await?;
+            ensure_topic(
+                endpoints,
+                &kafka,
+                &TopicName::new(domain, &stream.name),
+                stream,
+            )
+            .await?;
         }
 
         let producer = Self {
@@ -221,7 +237,7 @@ impl DomainProducer {
         Ok(producer)
     }
 
-    fn subjects(contract: &Contract) -> Vec<(Subject, &AvroSchema)> {
+    pub(crate) fn subjects(contract: &Contract) -> Vec<(Subject, &AvroSchema)> {
         let products = contract.products.iter().map(|p| {
             (
                 Subject::table(&ProductId::new(&contract.domain, &p.name)),
@@ -238,7 +254,11 @@ impl DomainProducer {
     }
 
     /// The catalog's record of a product of the contract.
-    fn describe(contract: &Contract, product: &ProductSpec, endpoints: &Endpoints) -> DataProduct {
+    pub(crate) fn describe(
+        contract: &Contract,
+        product: &ProductSpec,
+        endpoints: &Endpoints,
+    ) -> DataProduct {
         let id = ProductId::new(&contract.domain, &product.name);
         let topic = |s: &mesh_core::StreamName| TopicName::new(&contract.domain, s);
         DataProduct {
@@ -351,7 +371,12 @@ impl DomainProducer {
 
 /// Creates the topic of a stream if it does not exist: through the broker's admin API, or
 /// the in-process broker's own call.
-async fn ensure_topic(endpoints: &Endpoints, topic: &TopicName, spec: &StreamSpec) -> Result<()> {
+async fn ensure_topic(
+    endpoints: &Endpoints,
+    kafka: &FutureProducer,
+    topic: &TopicName,
+    spec: &StreamSpec,
+) -> Result<()> {
     if let Some(creator) = &endpoints.kafka.topic_creator {
         return creator
             .create(topic.as_str(), spec.partitions)
@@ -359,6 +384,37 @@ async fn ensure_topic(endpoints: &Endpoints, topic: &TopicName, spec: &StreamSpe
                 topic: topic.clone(),
                 reason,
             });
+    }
+    if is_dev_broker(kafka).await {
+        // librdkafka's mock cluster (a `mesh dev` in another process) has no admin API; it
+        // creates a topic, with its own partition count, when a producer asks about it.
+        let client = kafka.clone();
+        let name = topic.to_string();
+        let partitions = tokio::task::spawn_blocking(move || {
+            client
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()))
+        })
+        .await
+        .map_err(|e| Error::TopicCreation {
+            topic: topic.clone(),
+            reason: e.to_string(),
+        })?
+        .map_err(|source| Error::Kafka {
+            operation: "create topic",
+            topic: topic.to_string(),
+            source,
+        })?;
+        if partitions != usize::try_from(spec.partitions).unwrap_or_default() {
+            tracing::warn!(
+                %topic,
+                partitions,
+                declared = spec.partitions,
+                "the development broker created the topic with its own partition count"
+            );
+        }
+        return Ok(());
     }
     let settings = endpoints.kafka.client_settings(&[], &[])?;
     let mut config = ClientConfig::new();

@@ -1,9 +1,11 @@
 //! Integration tests of the umbrella crate: the local mesh and the first slice, on the
 //! in-process broker and on a real one, and interop with clients nobody here wrote.
 
+mod cli;
 mod consumer;
 mod crash;
 mod interop;
 mod producer;
 mod slice;
 mod support;
+mod templates;

@@ -1,0 +1,97 @@
+//! `mesh dev`: a local mesh in the foreground, for a domain team's machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use datamesh::LocalMesh;
+use datamesh::mesh_core::MeshConfig;
+
+use crate::Context;
+use crate::failure::{Failure, Outcome};
+use crate::stream::interrupted;
+
+/// `mesh dev`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Where the catalog database, the lake and the client configuration go.
+    #[arg(long, default_value = ".mesh/dev")]
+    data_dir: PathBuf,
+    /// Keep the catalog and the lake of the previous run. The in-process broker keeps nothing,
+    /// so by default everything starts empty and the catalog never names topics that are gone.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Starts the mesh, writes `<data-dir>/mesh.toml` for clients, and waits for Ctrl-C.
+pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
+    if !args.keep && args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir).map_err(|e| {
+            Failure::failed(
+                format!("cannot empty {}: {e}", args.data_dir.display()),
+                "pass another --data-dir",
+            )
+        })?;
+    }
+    let mut config = MeshConfig::default();
+    config.data_dir = Some(args.data_dir);
+    let mesh = LocalMesh::start(&config).await?;
+    let endpoints = mesh.endpoints().clone();
+    let client_config = mesh.data_dir().join("mesh.toml");
+    let toml = format!(
+        "# Written by `mesh dev`: clients of the local mesh read it through MESH_CONFIG.\n\
+         data_dir = {data_dir:?}\n\n[kafka]\nbootstrap_servers = {kafka:?}\n\n\
+         [catalog]\nurl = {catalog:?}\n\n[lake]\nurl = {lake:?}\n",
+        data_dir = mesh.data_dir().display().to_string(),
+        kafka = endpoints.kafka.bootstrap_servers,
+        catalog = endpoints.catalog_url,
+        lake = endpoints.lake_url,
+    );
+    std::fs::write(&client_config, toml).map_err(|e| {
+        Failure::failed(
+            format!("cannot write {}: {e}", client_config.display()),
+            "pass another --data-dir",
+        )
+    })?;
+
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "kafka": endpoints.kafka.bootstrap_servers,
+                "catalog": endpoints.catalog_url,
+                "lake": endpoints.lake_url,
+                "config": client_config,
+            })
+        );
+    } else {
+        println!("mesh dev: a local mesh is running; Ctrl-C stops it");
+        println!(
+            "  kafka    {}  (in-process broker; topics it creates get 4 partitions)",
+            endpoints.kafka.bootstrap_servers
+        );
+        println!(
+            "  catalog  {}  (schema registry at the root, governance under /api/v1, no authentication)",
+            endpoints.catalog_url
+        );
+        println!("  lake     {}", endpoints.lake_url);
+        println!();
+        println!("Point clients (mesh, the kits, your crate's tests) at it:");
+        println!("  export MESH_CONFIG={}", client_config.display());
+        println!("or, one by one:");
+        println!(
+            "  export MESH_KAFKA_BOOTSTRAP_SERVERS={} MESH_CATALOG_URL={} MESH_LAKE_URL={}",
+            endpoints.kafka.bootstrap_servers, endpoints.catalog_url, endpoints.lake_url
+        );
+        println!(
+            "Confluent clients: SchemaRegistryClient({{\"url\": \"{}\"}}), bootstrap.servers={}",
+            endpoints.catalog_url.trim_end_matches('/'),
+            endpoints.kafka.bootstrap_servers
+        );
+    }
+    interrupted().cancelled().await;
+    mesh.shutdown().await?;
+    if !ctx.json {
+        println!("mesh dev: stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,161 @@
+//! `mesh`: the data mesh from the command line.
+//!
+//! ```text
+//! mesh dev                                   # a local mesh in the foreground
+//! mesh new producer payments                 # a producer crate from the template
+//! mesh contract diff payments/contract.toml  # what applying it would change, with verdicts
+//! mesh tail payments.events                  # decoded events as JSON lines
+//! mesh query 'SELECT * FROM payments.latest' # SQL over products, as a table
+//! mesh catalog products                      # the catalog's records
+//! ```
+//!
+//! Services come from `mesh.toml` (or `MESH_CONFIG`) and `MESH_*` variables, as for the kits;
+//! `mesh dev` prints the one variable that points everything at it.
+
+mod catalog;
+mod contract;
+mod dev;
+mod failure;
+mod new;
+mod output;
+mod query;
+mod stream;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use datamesh::mesh_core::{Endpoints, MeshConfig};
+use tracing_subscriber::EnvFilter;
+
+use crate::failure::{Failure, Outcome};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mesh",
+    version,
+    about = "The data mesh from the command line",
+    after_help = "Services come from mesh.toml (or MESH_CONFIG) and MESH_* variables; `mesh dev` \
+                  starts a local mesh and prints how to point at it.\n\n\
+                  Exit codes: 0 done; 1 failed; 2 invalid input (usage, contract, SQL); \
+                  3 refused (incompatible contract, missing grant); 4 a service is unreachable."
+)]
+struct Cli {
+    /// Print results as JSON (one object, or JSON lines for streams); errors as JSON on stderr.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The catalog's URL (overrides MESH_CATALOG_URL and mesh.toml).
+    #[arg(long, global = true, value_name = "URL")]
+    catalog_url: Option<String>,
+    /// The catalog token to send (overrides MESH_CATALOG_TOKEN).
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    catalog_token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local mesh (broker, catalog, lake) in the foreground.
+    Dev(dev::Args),
+    /// Create a domain team's crate from a template.
+    #[command(subcommand)]
+    New(new::Kind),
+    /// Check, compare and apply a domain contract.
+    #[command(subcommand)]
+    Contract(contract::Command),
+    /// Read and change the catalog: domains, products, grants, tokens, search, health.
+    #[command(subcommand)]
+    Catalog(catalog::Command),
+    /// Print a stream's events as JSON lines, decoded through the registry.
+    Tail(stream::TailArgs),
+    /// Sink a product's source stream into its Delta table, exactly once, until interrupted.
+    Sink(stream::SinkArgs),
+    /// Run SQL over data products (`<domain>.<product>` tables), printed as a table.
+    Query(query::Args),
+}
+
+/// What every command gets: the output mode and the configuration, loaded on first use.
+pub(crate) struct Context {
+    pub(crate) json: bool,
+    catalog_url: Option<String>,
+    catalog_token: Option<String>,
+}
+
+impl Context {
+    /// The configuration, with the command line's overrides.
+    pub(crate) fn config(&self) -> Result<MeshConfig, Failure> {
+        let mut config = MeshConfig::load().map_err(|e| {
+            Failure::invalid(
+                format!("cannot read the mesh configuration: {e}"),
+                "check mesh.toml, MESH_CONFIG and the MESH_* variables",
+            )
+        })?;
+        if let Some(url) = &self.catalog_url {
+            config.catalog.url = Some(url.clone());
+        }
+        if let Some(token) = &self.catalog_token {
+            config.catalog.token = Some(token.clone());
+        }
+        Ok(config)
+    }
+
+    /// Every service's endpoint; all must be configured.
+    pub(crate) fn endpoints(&self) -> Result<Endpoints, Failure> {
+        let config = self.config()?;
+        Endpoints::from_config(&config).map_err(|e| {
+            Failure::unreachable(
+                e.to_string(),
+                "start a local mesh with `mesh dev` and export the MESH_CONFIG it prints",
+            )
+        })
+    }
+
+    /// A client of the catalog; only the catalog must be configured.
+    pub(crate) fn catalog(&self) -> Result<datamesh::catalog::CatalogClient, Failure> {
+        let config = self.config()?;
+        let url = config.catalog.url.ok_or_else(|| {
+            Failure::unreachable(
+                "no catalog is configured",
+                "pass --catalog-url, set MESH_CATALOG_URL, or export the MESH_CONFIG `mesh dev` prints",
+            )
+        })?;
+        let client = datamesh::catalog::CatalogClient::new(&url).map_err(Failure::from)?;
+        Ok(match config.catalog.token {
+            Some(token) => client.with_token(token),
+            None => client,
+        })
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let ctx = Context {
+        json: cli.json,
+        catalog_url: cli.catalog_url,
+        catalog_token: cli.catalog_token,
+    };
+    match cli.command {
+        Command::Dev(args) => dev::run(&ctx, args).await,
+        Command::New(kind) => new::run(&ctx, kind),
+        Command::Contract(command) => contract::run(&ctx, command).await,
+        Command::Catalog(command) => catalog::run(&ctx, command).await,
+        Command::Tail(args) => stream::tail(&ctx, args).await,
+        Command::Sink(args) => stream::sink(&ctx, args).await,
+        Command::Query(args) => query::run(&ctx, args).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli).await {
+        Ok(code) => code,
+        Err(failure) => failure.report(json),
+    }
+}

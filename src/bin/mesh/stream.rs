@@ -1,0 +1,178 @@
+//! `mesh tail` and `mesh sink`: the live side of the mesh.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use datamesh::consumer_kit::{
+    CancellationToken, DomainConsumer, Event, Handler, HandlerError, StartFrom,
+};
+use datamesh::mesh_core::apache_avro::types::Value;
+use datamesh::mesh_core::{DomainName, ProductId, TopicName};
+
+use crate::Context;
+use crate::failure::Outcome;
+
+/// `mesh tail`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TailArgs {
+    /// The stream's topic, `<domain>.<stream>`.
+    topic: TopicName,
+    /// The consumer domain reading.
+    #[arg(long, default_value = "mesh-cli")]
+    domain: DomainName,
+    /// The consumer group (default: a fresh one, reading from the start).
+    #[arg(long)]
+    group: Option<String>,
+    /// Only events produced from now on.
+    #[arg(long)]
+    latest: bool,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    max: Option<u64>,
+}
+
+/// `mesh sink`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SinkArgs {
+    /// The product, `<domain>.<product>`.
+    product: ProductId,
+    /// Rows per micro-batch.
+    #[arg(long, default_value_t = 10_000)]
+    rows: usize,
+    /// Milliseconds a micro-batch may wait for more rows.
+    #[arg(long, default_value_t = 1_000)]
+    wait_ms: u64,
+}
+
+/// Writes each event as one JSON line and flushes it before the event counts as handled.
+struct Print {
+    printed: AtomicU64,
+    max: Option<u64>,
+    stop: CancellationToken,
+}
+
+fn json_of(value: Value) -> serde_json::Value {
+    serde_json::Value::try_from(value).unwrap_or(serde_json::Value::Null)
+}
+
+impl Handler for Print {
+    type Value = Value;
+
+    async fn handle(&self, event: Event<Value>) -> Result<(), HandlerError> {
+        if self
+            .max
+            .is_some_and(|max| self.printed.load(Ordering::SeqCst) >= max)
+        {
+            return Ok(());
+        }
+        let line = serde_json::json!({
+            "topic": event.position.topic,
+            "partition": event.position.partition,
+            "offset": event.position.offset,
+            "key": event.key_str(),
+            "schema_id": event.schema_id,
+            "event_id": event.meta.event_id,
+            "produced_at_ms": event.meta.produced_at_ms,
+            "value": json_of(event.value),
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| HandlerError::poison(format!("cannot write stdout: {e}")))?;
+        let printed = self.printed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.max.is_some_and(|max| printed >= max) {
+            self.stop.cancel();
+        }
+        Ok(())
+    }
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+pub(crate) fn interrupted() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        cancel.cancel();
+    });
+    token
+}
+
+/// `mesh tail`: events as JSON lines (the output is JSON with or without `--json`).
+pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
+    let consumer = DomainConsumer::connect(args.domain, &ctx.endpoints()?).await?;
+    let group = args
+        .group
+        .unwrap_or_else(|| format!("mesh-tail-{}", uuid::Uuid::new_v4().simple()));
+    let start = if args.latest {
+        StartFrom::Latest
+    } else {
+        StartFrom::Earliest
+    };
+    let stop = interrupted();
+    consumer
+        .subscribe(vec![args.topic])
+        .with_group(group)
+        .with_start_from(start)
+        .with_concurrency(1)
+        .run(
+            Print {
+                printed: AtomicU64::new(0),
+                max: args.max,
+                stop: stop.clone(),
+            },
+            stop,
+        )
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mesh sink`: runs the stream-to-table sink until interrupted.
+pub(crate) async fn sink(ctx: &Context, args: SinkArgs) -> Outcome {
+    let product = args.product;
+    let consumer = DomainConsumer::connect(product.domain(), &ctx.endpoints()?).await?;
+    let summary = consumer
+        .sink(product.clone())
+        .with_batch(args.rows, 64 << 20, Duration::from_millis(args.wait_ms))
+        .run(interrupted())
+        .await?;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "product": product,
+                "commits": summary.commits,
+                "rows": summary.rows,
+                "version": summary.last_version,
+            })
+        );
+    } else {
+        println!(
+            "{product}: {} commits, {} rows, now at version {}",
+            summary.commits,
+            summary.rows,
+            summary
+                .last_version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

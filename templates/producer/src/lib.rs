@@ -1,0 +1,95 @@
+//! The {{domain}} domain's producer: its events and how they reach the mesh.
+//!
+//! [`connect`] applies `contract.toml` (the catalog checks every schema change first) and
+//! returns the domain's producer; [`publish`] sends events to the `{{domain}}.events` stream
+//! and snapshots the newest event of every key to the `{{domain}}.latest` product.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use datamesh::catalog::TableVersion;
+use datamesh::mesh_core::{Contract, Endpoints};
+use datamesh::producer_kit::{Delivery, DomainProducer};
+use serde::Serialize;
+
+/// One event of the `events` stream; fields as in `schemas/Event.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Unique per event.
+    pub event_id: String,
+    /// The item the event is about; the partition key.
+    pub key: String,
+    /// What happened.
+    pub kind: Kind,
+    /// An amount.
+    pub amount: f64,
+    /// A free-form note.
+    pub note: Option<String>,
+    /// When it happened, in milliseconds since the epoch.
+    pub occurred_at: i64,
+}
+
+/// The `Kind` enum of the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Kind {
+    /// The item was created.
+    Created,
+    /// The item changed.
+    Updated,
+    /// The item was deleted.
+    Deleted,
+}
+
+/// The contract file next to `Cargo.toml`.
+pub fn contract_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract.toml")
+}
+
+/// Applies the contract to the mesh at `endpoints` and connects.
+pub async fn connect(endpoints: &Endpoints) -> anyhow::Result<DomainProducer> {
+    let contract = Contract::load(contract_path())?;
+    Ok(DomainProducer::connect(contract, endpoints).await?)
+}
+
+/// `count` example events over a few keys, each key created and then updated.
+pub fn sample_events(count: usize) -> Vec<Event> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let keys = count.div_ceil(3).max(1);
+    (0..count)
+        .map(|i| Event {
+            event_id: format!("{now}-{i}"),
+            key: format!("item-{}", i % keys),
+            kind: if i < keys { Kind::Created } else { Kind::Updated },
+            amount: 10.0 * (i + 1) as f64,
+            note: (i % 2 == 0).then(|| format!("event {i}")),
+            occurred_at: now + i as i64,
+        })
+        .collect()
+}
+
+/// What [`publish`] did.
+#[derive(Debug)]
+pub struct Published {
+    /// Where each event was stored, in order.
+    pub deliveries: Vec<Delivery>,
+    /// The version of `{{domain}}.latest` written.
+    pub snapshot: TableVersion,
+}
+
+/// Sends `events` (each acknowledged by the broker) and merges them into the `latest` product.
+pub async fn publish(producer: &DomainProducer, events: &[Event]) -> anyhow::Result<Published> {
+    let publisher = producer.publisher::<Event>("events")?;
+    let mut deliveries = Vec::with_capacity(events.len());
+    for event in events {
+        deliveries.push(publisher.send(event).await?);
+    }
+    let rows = producer.rows("latest", events)?;
+    let snapshot = producer.snapshot("latest", rows).await?;
+    Ok(Published {
+        deliveries,
+        snapshot,
+    })
+}

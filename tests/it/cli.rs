@@ -1,0 +1,354 @@
+//! The `mesh` command line as a domain team uses it: `mesh dev` in the background, a crate
+//! from a template, contracts diffed and applied, events tailed, products queried, the
+//! catalog read and changed, and errors as one line with a hint and an exit code.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datamesh::mesh_core::{Contract, Endpoints, MeshConfig};
+use datamesh::producer_kit::DomainProducer;
+use serde::Serialize;
+
+use crate::support::TestResult;
+
+const MESH: &str = env!("CARGO_BIN_EXE_mesh");
+
+/// What a finished command printed.
+pub(crate) struct Output {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command`, killing it after `limit`.
+pub(crate) fn run(
+    mut command: Command,
+    limit: Duration,
+) -> Result<Output, Box<dyn std::error::Error + Send + Sync>> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut out = child.stdout.take().ok_or("no stdout")?;
+    let mut err = child.stderr.take().ok_or("no stderr")?;
+    let stdout = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(Output {
+        code: status.and_then(|s| s.code()),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// A `mesh dev` running in the background, stopped on drop.
+pub(crate) struct Dev {
+    child: Child,
+    config: PathBuf,
+    endpoints: serde_json::Value,
+    _dir: tempfile::TempDir,
+}
+
+impl Dev {
+    pub(crate) fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(MESH)
+            .args(["dev", "--json", "--data-dir"])
+            .arg(dir.path().join("dev"))
+            .env_remove("MESH_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+        let endpoints: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| format!("mesh dev printed {line:?}: {e}"))?;
+        let config = PathBuf::from(endpoints["config"].as_str().ok_or("no config path")?);
+        Ok(Self {
+            child,
+            config,
+            endpoints,
+            _dir: dir,
+        })
+    }
+
+    /// `mesh <args>` pointed at this mesh through `MESH_CONFIG`, as `mesh dev` says to.
+    pub(crate) fn mesh(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(MESH);
+        command
+            .args(args)
+            .env("MESH_CONFIG", &self.config)
+            .env_remove("MESH_KAFKA_BOOTSTRAP_SERVERS")
+            .env_remove("MESH_CATALOG_URL")
+            .env_remove("MESH_LAKE_URL");
+        command
+    }
+
+    pub(crate) fn config(&self) -> &Path {
+        &self.config
+    }
+
+    fn endpoints(&self) -> Result<Endpoints, Box<dyn std::error::Error + Send + Sync>> {
+        let mut config = MeshConfig::default();
+        config.kafka.bootstrap_servers = self.endpoints["kafka"].as_str().map(str::to_owned);
+        config.catalog.url = self.endpoints["catalog"].as_str().map(str::to_owned);
+        config.lake.url = self.endpoints["lake"].as_str().map(str::to_owned);
+        Ok(Endpoints::from_config(&config)?)
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `mesh <args>` against `dev` and checks its exit code.
+fn mesh(
+    dev: &Dev,
+    args: &[&str],
+    expect: i32,
+) -> Result<Output, Box<dyn std::error::Error + Send + Sync>> {
+    let output = run(dev.mesh(args), Duration::from_secs(90))?;
+    if output.code != Some(expect) {
+        return Err(format!(
+            "mesh {} (expected exit {expect}): {output:?}",
+            args.join(" ")
+        )
+        .into());
+    }
+    Ok(output)
+}
+
+/// A failure is one line on stderr, with a hint.
+fn one_line_with_hint(output: &Output) {
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{output:?}");
+    assert!(lines[0].starts_with("mesh: "), "{output:?}");
+    assert!(lines[0].contains("(hint: "), "{output:?}");
+}
+
+#[derive(Serialize)]
+struct Event {
+    event_id: String,
+    key: String,
+    kind: &'static str,
+    amount: f64,
+    note: Option<String>,
+    occurred_at: i64,
+}
+
+#[test]
+fn a_domain_team_works_through_the_command_line() -> TestResult {
+    let dev = Dev::start()?;
+    let work = tempfile::tempdir()?;
+    let krate = work.path().join("payments-producer");
+    let krate_arg = krate.to_str().ok_or("path")?;
+    mesh(
+        &dev,
+        &["new", "producer", "payments", "--dir", krate_arg],
+        0,
+    )?;
+    let manifest = krate.join("contract.toml");
+    let manifest = manifest.to_str().ok_or("path")?;
+
+    // Validate locally, see what applying would do, apply, and see nothing left to do.
+    let valid = mesh(&dev, &["contract", "validate", manifest], 0)?;
+    assert!(valid.stdout.contains("payments.events"), "{valid:?}");
+    let diff = mesh(&dev, &["contract", "diff", manifest], 0)?;
+    assert!(diff.stdout.contains("domain payments: create"), "{diff:?}");
+    assert!(diff.stdout.contains("payments.events-value"), "{diff:?}");
+    assert!(diff.stdout.contains("new subject"), "{diff:?}");
+    mesh(&dev, &["contract", "apply", manifest], 0)?;
+    let again = mesh(&dev, &["--json", "contract", "diff", manifest], 0)?;
+    let plan: serde_json::Value = serde_json::from_str(&again.stdout)?;
+    assert_eq!(plan["refused"], false, "{again:?}");
+    assert_eq!(plan["domain_change"]["change"], "unchanged", "{again:?}");
+    assert_eq!(
+        plan["subjects"][0]["verdict"]["verdict"], "unchanged",
+        "{again:?}"
+    );
+
+    // Events and a snapshot, from a producer in another process than the broker.
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let producer =
+            DomainProducer::connect(Contract::load(manifest)?, &dev.endpoints()?).await?;
+        let events: Vec<Event> = (0..5)
+            .map(|i| Event {
+                event_id: format!("e-{i}"),
+                key: format!("account-{}", i % 2),
+                kind: "CREATED",
+                amount: f64::from(i),
+                note: None,
+                occurred_at: 1_700_000_000_000 + i64::from(i),
+            })
+            .collect();
+        producer
+            .publisher::<Event>("events")?
+            .send_batch(&events)
+            .await?;
+        let rows = producer.rows("latest", &events)?;
+        producer.snapshot("latest", rows).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    })?;
+
+    let tail = mesh(&dev, &["tail", "payments.events", "--max", "5"], 0)?;
+    let lines: Vec<serde_json::Value> = tail
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 5, "{tail:?}");
+    assert!(
+        lines.iter().all(|l| l["value"]["kind"] == "CREATED"),
+        "{tail:?}"
+    );
+
+    let query = mesh(
+        &dev,
+        &[
+            "query",
+            "--domain",
+            "payments",
+            "SELECT key, amount FROM payments.latest ORDER BY key",
+        ],
+        0,
+    )?;
+    assert!(query.stdout.contains("account-0"), "{query:?}");
+    assert!(
+        query
+            .stdout
+            .contains("2 row(s); read payments.latest at version"),
+        "{query:?}"
+    );
+    let json = mesh(
+        &dev,
+        &[
+            "--json",
+            "query",
+            "--domain",
+            "payments",
+            "SELECT count(*) AS n FROM payments.latest",
+        ],
+        0,
+    )?;
+    assert_eq!(json.stdout.trim(), r#"{"n":2}"#, "{json:?}");
+
+    // The catalog.
+    let domains = mesh(&dev, &["--json", "catalog", "domains"], 0)?;
+    assert!(
+        domains.stdout.contains(r#""name":"payments""#),
+        "{domains:?}"
+    );
+    let products = mesh(&dev, &["catalog", "products"], 0)?;
+    assert!(products.stdout.contains("payments.latest"), "{products:?}");
+    mesh(
+        &dev,
+        &[
+            "catalog",
+            "register-domain",
+            "audit",
+            "--owner",
+            "team-audit",
+        ],
+        0,
+    )?;
+    mesh(&dev, &["catalog", "grant", "payments.latest", "audit"], 0)?;
+    let grants = mesh(&dev, &["--json", "catalog", "grants", "payments.latest"], 0)?;
+    assert!(
+        grants.stdout.contains(r#""consumer_domain":"audit""#),
+        "{grants:?}"
+    );
+    let found = mesh(&dev, &["catalog", "search", "newest"], 0)?;
+    assert!(found.stdout.contains("payments.latest"), "{found:?}");
+    let health = mesh(&dev, &["--json", "catalog", "health", "payments.latest"], 0)?;
+    let health: serde_json::Value = serde_json::from_str(&health.stdout)?;
+    assert_eq!(health["product"], "payments.latest");
+    let product = mesh(&dev, &["catalog", "product", "payments.latest"], 0)?;
+    assert!(product.stdout.contains("version"), "{product:?}");
+
+    // An incompatible change: a new field without a default would break older consumers.
+    let schema = krate.join("schemas/Event.avsc");
+    let text = std::fs::read_to_string(&schema)?.replace(
+        r#"{"name": "amount", "type": "double"},"#,
+        r#"{"name": "amount", "type": "double"}, {"name": "currency", "type": "string"},"#,
+    );
+    std::fs::write(&schema, text)?;
+    let refused = mesh(&dev, &["contract", "diff", manifest], 3)?;
+    assert!(refused.stdout.contains("REFUSED"), "{refused:?}");
+    assert!(refused.stdout.contains("currency"), "{refused:?}");
+    assert!(
+        refused
+            .stdout
+            .contains("the catalog would refuse this contract"),
+        "{refused:?}"
+    );
+    let apply = mesh(&dev, &["contract", "apply", manifest], 3)?;
+    one_line_with_hint(&apply);
+    assert!(apply.stderr.contains("currency"), "{apply:?}");
+
+    // Errors: one line, a hint, an exit code a script can test.
+    let unreachable = mesh(
+        &dev,
+        &["catalog", "domains", "--catalog-url", "http://127.0.0.1:9"],
+        4,
+    )?;
+    one_line_with_hint(&unreachable);
+    assert!(
+        unreachable.stderr.contains("cannot reach the catalog"),
+        "{unreachable:?}"
+    );
+    let bad_sql = mesh(&dev, &["query", "SELECT * FROM nowhere"], 2)?;
+    one_line_with_hint(&bad_sql);
+    let missing = mesh(&dev, &["catalog", "product", "payments.nothing"], 1)?;
+    one_line_with_hint(&missing);
+    let as_json = mesh(
+        &dev,
+        &["--json", "catalog", "product", "payments.nothing"],
+        1,
+    )?;
+    let error: serde_json::Value = serde_json::from_str(as_json.stderr.trim())?;
+    assert_eq!(error["exit_code"], 1);
+    assert!(error["hint"].is_string());
+    let broken = krate.join("broken.toml");
+    std::fs::write(&broken, "domain = \"Not A Name\"\n")?;
+    let invalid = mesh(
+        &dev,
+        &["contract", "validate", broken.to_str().ok_or("path")?],
+        2,
+    )?;
+    one_line_with_hint(&invalid);
+    Ok(())
+}
