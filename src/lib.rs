@@ -14,7 +14,10 @@
 //! - [`LocalMesh`]: the whole mesh on one machine with nothing installed (an in-process
 //!   Kafka-protocol broker, the catalog on SQLite, a lake directory), or the same code
 //!   pointed at a real Kafka, catalog and object store;
-//! - [`slice::Slice`]: one event and one snapshot through every hop.
+//! - [`slice::Slice`]: one event and one snapshot through every hop;
+//! - the `mesh` binary: `mesh dev` (this local mesh in the foreground), `mesh new producer|consumer
+//!   <domain>` (a crate from `templates/`), `mesh contract validate|diff|apply`, `mesh catalog
+//!   ...`, `mesh tail`, `mesh query`, `mesh sink`; `mesh --help` on each.
 //!
 //! ```no_run
 //! use datamesh::{LocalMesh, mesh_core::MeshConfig, slice::Slice};

@@ -209,7 +209,8 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
                         println!("fed by the sink from {source}");
                     }
                 }
-                let mut table = Table::new(["version", "rows", "bytes", "schema id", "committed"]);
+                let mut table =
+                    Table::new(["version", "rows", "bytes", "schema id", "committed (ms)"]);
                 for v in &versions {
                     table.row([
                         v.version.to_string(),

@@ -133,6 +133,21 @@ fn write(dir: &Path, files: Files, vars: &[(&str, String)]) -> Result<(), Failur
     std::fs::write(&lock, LOCK).map_err(|e| failed(&lock, e))
 }
 
+/// Formats the new crate's Rust files as `cargo fmt` would: names of any length change where
+/// rustfmt breaks lines. Best effort: without rustfmt the files are still valid.
+fn format(dir: &Path, files: Files) {
+    let sources: Vec<PathBuf> = files
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs"))
+        .map(|(path, _)| dir.join(path))
+        .collect();
+    let _ = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args(&sources)
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 /// Creates the crate.
 pub(crate) fn run(ctx: &Context, kind: Kind) -> Outcome {
     let (args, files, suffix, source) = match kind {
@@ -174,6 +189,7 @@ pub(crate) fn run(ctx: &Context, kind: Kind) -> Outcome {
         ),
     ];
     write(&dir, files, &vars)?;
+    format(&dir, files);
 
     if ctx.json {
         println!(

@@ -7,6 +7,7 @@
 use datamesh::LocalMesh;
 use datamesh::consumer_kit::{CancellationToken, DomainConsumer};
 use datamesh::mesh_core::{DomainName, MeshConfig, TopicName};
+
 use {{crate_ident}}::{DEFAULT_SOURCE, Tally};
 
 #[tokio::main]

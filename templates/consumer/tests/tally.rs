@@ -9,6 +9,7 @@ use datamesh::consumer_kit::{CancellationToken, DomainConsumer};
 use datamesh::mesh_core::{Contract, DomainName, MeshConfig, TopicName};
 use datamesh::producer_kit::DomainProducer;
 use serde::Serialize;
+
 use {{crate_ident}}::Tally;
 
 #[derive(Serialize)]
@@ -32,7 +33,10 @@ async fn counts_every_event_per_key() -> anyhow::Result<()> {
             n: n as i64,
         })
         .collect();
-    producer.publisher::<Ping>("pings")?.send_batch(&pings).await?;
+    producer
+        .publisher::<Ping>("pings")?
+        .send_batch(&pings)
+        .await?;
 
     let consumer =
         DomainConsumer::connect(DomainName::new("{{domain}}")?, mesh.endpoints()).await?;

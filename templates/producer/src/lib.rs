@@ -62,7 +62,11 @@ pub fn sample_events(count: usize) -> Vec<Event> {
         .map(|i| Event {
             event_id: format!("{now}-{i}"),
             key: format!("item-{}", i % keys),
-            kind: if i < keys { Kind::Created } else { Kind::Updated },
+            kind: if i < keys {
+                Kind::Created
+            } else {
+                Kind::Updated
+            },
             amount: 10.0 * (i + 1) as f64,
             note: (i % 2 == 0).then(|| format!("event {i}")),
             occurred_at: now + i as i64,

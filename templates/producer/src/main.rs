@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "{{domain}}.latest is at version {} ({} rows written)",
+        "{{domain}}.latest is at version {} ({} rows: the newest event of every key)",
         published.snapshot.version, published.snapshot.rows
     );
     producer.flush(Duration::from_secs(10))?;
