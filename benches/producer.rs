@@ -7,7 +7,9 @@
 //! MESH_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 cargo bench --bench producer
 //! scripts/bench-producer                          # this and the Python peer, with ratios
 //! ```
-//! Sizes: `BENCH_EVENTS` (default 300000), `BENCH_ROWS` (1000000), `BENCH_APPENDS` (300).
+//! Sizes: `BENCH_EVENTS` (default 300000), `BENCH_ROWS` (1000000), `BENCH_APPENDS` (300);
+//! publishing: `BENCH_LANES` concurrent tasks (2) sending batches of `BENCH_BATCH` (10000);
+//! `BENCH_RAW=1` adds librdkafka alone (unkeyed, no headers) as a floor.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -233,12 +235,14 @@ async fn mesh_benchmarks(
     let publisher = producer.publisher::<Played>("played")?;
     let typed: Arc<Vec<Played>> = Arc::new((0..events as i64).map(event).collect());
     publisher.send_batch(&typed[..1000.min(events)]).await?;
+    let lanes = env_usize("BENCH_LANES", 2).max(1);
+    let batch = env_usize("BENCH_BATCH", 10_000).max(1);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for lane in 0..2usize {
+    for lane in 0..lanes {
         let (publisher, typed) = (publisher.clone(), Arc::clone(&typed));
         tasks.spawn(async move {
-            for chunk in typed.chunks(10_000).skip(lane).step_by(2) {
+            for chunk in typed.chunks(batch).skip(lane).step_by(lanes) {
                 publisher.send_batch(chunk).await?;
             }
             Ok::<_, datamesh::producer_kit::Error>(())
@@ -252,7 +256,7 @@ async fn mesh_benchmarks(
         "publish_acknowledged",
         rate,
         "events/s",
-        serde_json::json!({ "broker": broker, "batch": 10_000, "tasks": 2 }),
+        serde_json::json!({ "broker": broker, "batch": batch, "tasks": lanes }),
     );
 
     // The floor: librdkafka alone, with the producer's settings, pre-encoded payloads, no
