@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+mod delivery;
 pub mod error;
 mod key;
 pub mod plan;

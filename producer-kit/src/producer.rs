@@ -13,12 +13,13 @@ use mesh_core::{
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{info, instrument};
 
+use crate::delivery::{Kafka, Reports};
 use crate::error::{Error, Result};
 use crate::plan::{Verdict, verdict};
 use crate::publisher::{DynPublisher, Publisher, StreamHandle};
@@ -55,7 +56,7 @@ pub(crate) struct Inner {
     pub(crate) contract: Contract,
     pub(crate) endpoints: Endpoints,
     pub(crate) catalog: CatalogClient,
-    pub(crate) kafka: FutureProducer,
+    pub(crate) kafka: Arc<Kafka>,
     pub(crate) in_flight: Arc<Semaphore>,
     /// The in-flight bound the semaphore was made with.
     pub(crate) max_in_flight: usize,
@@ -86,8 +87,8 @@ impl std::fmt::Debug for DomainProducer {
 }
 
 /// Whether the broker is librdkafka's mock cluster, reached from outside its process.
-async fn is_dev_broker(kafka: &FutureProducer) -> bool {
-    let client = kafka.clone();
+async fn is_dev_broker(kafka: &Arc<Kafka>) -> bool {
+    let client = Arc::clone(kafka);
     tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(Duration::from_secs(10)))
         .await
         .ok()
@@ -200,11 +201,13 @@ impl DomainProducer {
         for (k, v) in settings {
             config.set(k, v);
         }
-        let kafka: FutureProducer = config.create().map_err(|source| Error::Kafka {
-            operation: "create the producer",
-            topic: "*".into(),
-            source,
-        })?;
+        let kafka: Arc<Kafka> = Arc::new(config.create_with_context(Reports).map_err(
+            |source| Error::Kafka {
+                operation: "create the producer",
+                topic: "*".into(),
+                source,
+            },
+        )?);
         for stream in &contract.streams {
             ensure_topic(
                 endpoints,
@@ -373,7 +376,7 @@ impl DomainProducer {
 /// the in-process broker's own call.
 async fn ensure_topic(
     endpoints: &Endpoints,
-    kafka: &FutureProducer,
+    kafka: &Arc<Kafka>,
     topic: &TopicName,
     spec: &StreamSpec,
 ) -> Result<()> {
@@ -388,7 +391,7 @@ async fn ensure_topic(
     if is_dev_broker(kafka).await {
         // librdkafka's mock cluster (a `mesh dev` in another process) has no admin API; it
         // creates a topic, with its own partition count, when a producer asks about it.
-        let client = kafka.clone();
+        let client = Arc::clone(kafka);
         let name = topic.to_string();
         let partitions = tokio::task::spawn_blocking(move || {
             client

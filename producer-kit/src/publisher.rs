@@ -16,12 +16,13 @@ use mesh_core::apache_avro::types::Value;
 use mesh_core::wire::{self, headers};
 use mesh_core::{AvroSchema, TopicName, ValidationError};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::delivery::Acks;
 use crate::error::{Error, Result};
 use crate::key::{key_of_serde, key_of_value};
 use crate::producer::Inner;
@@ -114,10 +115,11 @@ impl StreamHandle {
                 .acquire_many_owned(u32::try_from(slice.len()).unwrap_or(u32::MAX))
                 .await
                 .map_err(|_| Error::Closed)?;
-            let mut pending = Vec::with_capacity(slice.len());
+            let acks = Acks::new(slice.len());
+            let mut event_ids = Vec::with_capacity(slice.len());
             // The time the slice is handed over; events of a slice go within the same moment.
             let produced_at = now_ms().to_string();
-            for event in &slice {
+            for (index, event) in slice.iter().enumerate() {
                 let event_id = Uuid::new_v4();
                 let mut id_text = Uuid::encode_buffer();
                 let id_text = event_id.hyphenated().encode_lower(&mut id_text);
@@ -144,7 +146,7 @@ impl StreamHandle {
                         value: Some(trace.as_str()),
                     });
                 }
-                let mut record = FutureRecord::to(self.topic.as_str())
+                let mut record = BaseRecord::with_opaque_to(self.topic.as_str(), acks.slot(index))
                     .payload(&event.payload)
                     .headers(headers);
                 if let Some(key) = &event.key {
@@ -154,9 +156,9 @@ impl StreamHandle {
                 // in-flight bound keeps librdkafka's queue from filling; if its byte bound is
                 // reached anyway, wait for room.
                 let started = Instant::now();
-                let delivery = loop {
-                    match self.inner.kafka.send_result(record) {
-                        Ok(delivery) => break delivery,
+                loop {
+                    match self.inner.kafka.send(record) {
+                        Ok(()) => break,
                         Err((e, back))
                             if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
                                 && started.elapsed() < QUEUE_TIMEOUT =>
@@ -172,26 +174,24 @@ impl StreamHandle {
                             });
                         }
                     }
-                };
-                pending.push((event_id, delivery));
+                }
+                event_ids.push(event_id);
             }
-            // Acknowledgements come back in order per partition; awaiting them one by one is
-            // as fast as joining and allocates nothing per event.
-            for (event_id, delivery) in pending {
-                match delivery.await {
-                    Ok(Ok(d)) => deliveries.push(Delivery {
-                        partition: d.partition,
-                        offset: d.offset,
+            // One wake-up for the whole slice, when the broker has acknowledged every event.
+            for (outcome, event_id) in acks.outcomes().await.zip(event_ids) {
+                match outcome {
+                    Ok((partition, offset)) => deliveries.push(Delivery {
+                        partition,
+                        offset,
                         event_id,
                     }),
-                    Ok(Err((source, _))) => {
+                    Err(source) => {
                         return Err(Error::Kafka {
                             operation: "deliver",
                             topic: self.topic.to_string(),
                             source,
                         });
                     }
-                    Err(_) => return Err(Error::Closed),
                 }
             }
             drop(permits);
