@@ -158,13 +158,7 @@ impl CatalogClient {
         subject: &Subject,
         schema: &AvroSchema,
     ) -> Result<SchemaId> {
-        let body = RegisterSchema {
-            schema: schema.text().to_owned(),
-            schema_type: None,
-            references: Vec::new(),
-            id: None,
-            version: None,
-        };
+        let body = avro_body(schema);
         let id: RegisteredId = self
             .call(
                 Method::POST,
@@ -182,13 +176,7 @@ impl CatalogClient {
         subject: &Subject,
         schema: &AvroSchema,
     ) -> Result<Option<SubjectVersion>> {
-        let body = RegisterSchema {
-            schema: schema.text().to_owned(),
-            schema_type: None,
-            references: Vec::new(),
-            id: None,
-            version: None,
-        };
+        let body = avro_body(schema);
         match self
             .call(Method::POST, &["subjects", subject.as_str()], Some(&body))
             .await
@@ -212,13 +200,7 @@ impl CatalogClient {
         subject: &Subject,
         schema: &AvroSchema,
     ) -> Result<Vec<String>> {
-        let body = RegisterSchema {
-            schema: schema.text().to_owned(),
-            schema_type: None,
-            references: Vec::new(),
-            id: None,
-            version: None,
-        };
+        let body = avro_body(schema);
         let mut url = self.url(&["compatibility", "subjects", subject.as_str(), "versions"]);
         url.set_query(Some("verbose=true"));
         let check: CompatibilityCheck = self.call_url(Method::POST, url, Some(&body)).await?;
@@ -435,6 +417,17 @@ impl CatalogClient {
     pub async fn latest_table_version(&self, id: &ProductId) -> Result<TableVersion> {
         self.get(&["api", "v1", "products", id.as_str(), "versions", "latest"])
             .await
+    }
+}
+
+/// The registry's request body for an Avro schema without references.
+fn avro_body(schema: &AvroSchema) -> RegisterSchema {
+    RegisterSchema {
+        schema: schema.text().to_owned(),
+        schema_type: None,
+        references: Vec::new(),
+        id: None,
+        version: None,
     }
 }
 
