@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::failure::{Failure, Outcome};
-use crate::output::Table;
+use crate::output::{Table, utc};
 
 /// `mesh catalog ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -210,14 +210,14 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
                     }
                 }
                 let mut table =
-                    Table::new(["version", "rows", "bytes", "schema id", "committed (ms)"]);
+                    Table::new(["version", "rows", "bytes", "schema id", "committed (UTC)"]);
                 for v in &versions {
                     table.row([
                         v.version.to_string(),
                         v.rows.to_string(),
                         v.bytes.to_string(),
                         v.schema_id.map_or_else(String::new, |id| id.to_string()),
-                        v.committed_at_ms.to_string(),
+                        utc(v.committed_at_ms),
                     ]);
                 }
                 print!("{table}");
@@ -267,12 +267,12 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
             if ctx.json {
                 print_json(&grants)?;
             } else {
-                let mut table = Table::new(["consumer", "granted by", "at (ms)"]);
+                let mut table = Table::new(["consumer", "granted by", "granted (UTC)"]);
                 for g in &grants {
                     table.row([
                         g.consumer_domain.to_string(),
                         g.granted_by.clone(),
-                        g.granted_at_ms.to_string(),
+                        utc(g.granted_at_ms),
                     ]);
                 }
                 print!("{table}");
