@@ -171,6 +171,53 @@ struct Event {
 }
 
 #[test]
+fn every_command_has_help_and_usage_errors_exit_2() -> TestResult {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["dev"],
+        &["new", "producer"],
+        &["new", "consumer"],
+        &["contract", "validate"],
+        &["contract", "diff"],
+        &["contract", "apply"],
+        &["catalog", "domains"],
+        &["catalog", "products"],
+        &["catalog", "grant"],
+        &["catalog", "token", "create"],
+        &["tail"],
+        &["sink"],
+        &["query"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = run(
+            {
+                let mut c = Command::new(MESH);
+                c.args(&args);
+                c
+            },
+            Duration::from_secs(30),
+        )?;
+        assert_eq!(output.code, Some(0), "mesh {}: {output:?}", args.join(" "));
+        assert!(
+            output.stdout.contains("Usage: mesh"),
+            "mesh {}: {output:?}",
+            args.join(" ")
+        );
+    }
+    let mut missing = Command::new(MESH);
+    missing.args(["contract"]);
+    let output = run(missing, Duration::from_secs(30))?;
+    assert_eq!(output.code, Some(2), "{output:?}");
+    let mut bad_name = Command::new(MESH);
+    bad_name.args(["catalog", "grant", "Not.A.Product", "x"]);
+    let output = run(bad_name, Duration::from_secs(30))?;
+    assert_eq!(output.code, Some(2), "{output:?}");
+    Ok(())
+}
+
+#[test]
 fn a_domain_team_works_through_the_command_line() -> TestResult {
     let dev = Dev::start()?;
     let work = tempfile::tempdir()?;
