@@ -172,7 +172,8 @@ impl From<consumer_kit::Error> for Failure {
                 ref domain,
             } => {
                 let hint = format!(
-                    "the owner of {product} grants it: `mesh catalog grant {product} {domain}`"
+                    "the owner of {product} grants it: `mesh catalog grant {product} {domain}` \
+                     (once {domain} is registered: `mesh catalog register-domain {domain} --owner <team>`)"
                 );
                 Self::refused(e.to_string(), hint)
             }
@@ -220,7 +221,8 @@ mod tests {
         assert_eq!(
             f.hint.as_deref(),
             Some(
-                "the owner of songs.catalogue grants it: `mesh catalog grant songs.catalogue radio`"
+                "the owner of songs.catalogue grants it: `mesh catalog grant songs.catalogue radio` \
+                 (once radio is registered: `mesh catalog register-domain radio --owner <team>`)"
             )
         );
     }
