@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::{env_usize, percentile, report};
 use datamesh::LocalMesh;
 use datamesh::consumer_kit::{
     CancellationToken, Cusum, Decoder, Detector, DomainConsumer, Event, FromAvro, Handler,
@@ -63,28 +66,6 @@ fn event(i: i64) -> Played {
         session_id: format!("s-{}", i / 20),
         sent_us: now_us(),
     }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn report(name: &str, value: f64, unit: &str, extra: serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::json!({ "side": "rust", "measure": name, "value": value, "unit": unit, "extra": extra })
-    );
-    eprintln!("rust  {name:<34} {value:>14.0} {unit} {extra}");
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }
 
 fn contract_text(domain: &str) -> String {

@@ -14,6 +14,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{env_usize, percentile, report};
 use datamesh::LocalMesh;
 use datamesh::mesh_core::apache_avro::types::Value;
 use datamesh::mesh_core::{AvroSchema, Contract, MeshConfig};
@@ -81,29 +84,6 @@ fn event_value(i: i64) -> Value {
             e.context.map_or(Value::Null, Value::String),
         ),
     ])
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn report(name: &str, value: f64, unit: &str, extra: serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::json!({ "side": "rust", "measure": name, "value": value, "unit": unit, "extra": extra })
-    );
-    eprintln!("rust  {name:<34} {value:>14.0} {unit} {extra}");
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 fn encode_benchmarks(events: usize) -> Result<(), Box<dyn std::error::Error>> {

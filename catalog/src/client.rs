@@ -64,6 +64,15 @@ impl CatalogClient {
         })
     }
 
+    /// A client of the mesh's catalog: `endpoints`' URL, with its token if one is configured.
+    pub fn for_endpoints(endpoints: &mesh_core::Endpoints) -> Result<Self> {
+        let client = Self::new(&endpoints.catalog_url)?;
+        Ok(match &endpoints.catalog_token {
+            Some(token) => client.with_token(token.expose()),
+            None => client,
+        })
+    }
+
     /// The same client, sending `token` as a bearer token. Default: no token.
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {

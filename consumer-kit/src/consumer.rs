@@ -30,10 +30,7 @@ struct Inner {
 impl DomainConsumer {
     /// A consumer for `domain` on the mesh at `endpoints`. Checks the catalog answers.
     pub async fn connect(domain: DomainName, endpoints: &Endpoints) -> Result<Self> {
-        let mut catalog = CatalogClient::new(&endpoints.catalog_url)?;
-        if let Some(token) = &endpoints.catalog_token {
-            catalog = catalog.with_token(token.expose());
-        }
+        let catalog = CatalogClient::for_endpoints(endpoints)?;
         catalog.health().await?;
         Ok(Self {
             inner: Arc::new(Inner {

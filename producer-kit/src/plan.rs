@@ -28,7 +28,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::producer::{DomainProducer, catalog_client};
+use crate::producer::DomainProducer;
 
 /// What applying a contract would do.
 #[derive(Debug, Clone, Serialize)]
@@ -241,8 +241,23 @@ impl fmt::Display for Plan {
     }
 }
 
+/// The catalog's reasons for refusing `schema` under `subject` (registry level and what the
+/// product tables can take), empty when it would accept it; `None` when the subject does not
+/// exist yet and so has nothing to be incompatible with.
+pub(crate) async fn refusals(
+    catalog: &CatalogClient,
+    subject: &Subject,
+    schema: &AvroSchema,
+) -> Result<Option<Vec<String>>> {
+    match catalog.check_compatibility(subject, schema).await {
+        Ok(reasons) => Ok(Some(reasons)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The catalog's verdict on registering `schema` under `subject`.
-pub(crate) async fn verdict(
+async fn verdict(
     catalog: &CatalogClient,
     subject: &Subject,
     schema: &AvroSchema,
@@ -253,23 +268,23 @@ pub(crate) async fn verdict(
             id: found.id,
         });
     }
-    let latest = match catalog.latest_version(subject).await {
-        Ok(latest) => latest.version,
-        Err(e) if e.is_not_found() => return Ok(Verdict::New),
-        Err(e) => return Err(e.into()),
-    };
-    match catalog.check_compatibility(subject, schema).await {
-        Ok(reasons) if reasons.is_empty() => Ok(Verdict::Compatible { latest }),
-        Ok(reasons) => Ok(Verdict::Refused { reasons }),
-        // Deleted between the two calls: nothing to be incompatible with.
-        Err(e) if e.is_not_found() => Ok(Verdict::New),
-        Err(e) => Err(e.into()),
+    match refusals(catalog, subject, schema).await? {
+        None => Ok(Verdict::New),
+        Some(reasons) if !reasons.is_empty() => Ok(Verdict::Refused { reasons }),
+        Some(_) => match catalog.latest_version(subject).await {
+            Ok(latest) => Ok(Verdict::Compatible {
+                latest: latest.version,
+            }),
+            // Deleted between the two calls: nothing to be incompatible with.
+            Err(e) if e.is_not_found() => Ok(Verdict::New),
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
 /// What applying `contract` to the mesh at `endpoints` would change. Reads only.
 pub async fn plan(contract: &Contract, endpoints: &Endpoints) -> Result<Plan> {
-    let catalog = catalog_client(endpoints)?;
+    let catalog = CatalogClient::for_endpoints(endpoints)?;
     let domain = &contract.domain;
 
     let domain_change = match catalog.domain(domain).await {

@@ -21,7 +21,7 @@ use tracing::{info, instrument};
 
 use crate::delivery::{Kafka, Reports};
 use crate::error::{Error, Result};
-use crate::plan::{Verdict, verdict};
+use crate::plan::refusals;
 use crate::publisher::{DynPublisher, Publisher, StreamHandle};
 use crate::snapshot::{Rows, Snapshot};
 use crate::tables::Tables;
@@ -96,15 +96,6 @@ async fn is_dev_broker(kafka: &Arc<Kafka>) -> bool {
         .is_some_and(|id| id.starts_with("mockCluster"))
 }
 
-/// A client of the catalog at `endpoints`, with its token if one is configured.
-pub(crate) fn catalog_client(endpoints: &Endpoints) -> Result<CatalogClient> {
-    let catalog = CatalogClient::new(&endpoints.catalog_url)?;
-    Ok(match &endpoints.catalog_token {
-        Some(token) => catalog.with_token(token.expose()),
-        None => catalog,
-    })
-}
-
 /// Maps a catalog refusal of a schema to [`Error::Incompatible`].
 fn schema_refusal(subject: &Subject, e: catalog::Error) -> Error {
     match e.error_code() {
@@ -133,13 +124,13 @@ impl DomainProducer {
         endpoints: &Endpoints,
         max_in_flight: usize,
     ) -> Result<Self> {
-        let catalog = catalog_client(endpoints)?;
+        let catalog = CatalogClient::for_endpoints(endpoints)?;
         let domain = &contract.domain;
 
         // 1. Every schema against what the catalog holds, before changing anything.
         let mut refused = Vec::new();
         for (subject, schema) in Self::subjects(&contract) {
-            if let Verdict::Refused { reasons } = verdict(&catalog, &subject, schema).await? {
+            if let Some(reasons) = refusals(&catalog, &subject, schema).await? {
                 refused.extend(reasons.into_iter().map(|r| format!("{subject}: {r}")));
             }
         }
@@ -208,14 +199,13 @@ impl DomainProducer {
                 source,
             },
         )?);
+        // Asked once: a broker reached from outside the process may be a `mesh dev`'s.
+        let dev_broker = endpoints.kafka.topic_creator.is_none()
+            && !contract.streams.is_empty()
+            && is_dev_broker(&kafka).await;
         for stream in &contract.streams {
-            ensure_topic(
-                endpoints,
-                &kafka,
-                &TopicName::new(domain, &stream.name),
-                stream,
-            )
-            .await?;
+            let topic = TopicName::new(domain, &stream.name);
+            ensure_topic(endpoints, &kafka, dev_broker, &topic, stream).await?;
         }
 
         let producer = Self {
@@ -372,11 +362,12 @@ impl DomainProducer {
     }
 }
 
-/// Creates the topic of a stream if it does not exist: through the broker's admin API, or
-/// the in-process broker's own call.
+/// Creates the topic of a stream if it does not exist: through the broker's admin API, the
+/// in-process broker's own call, or (`dev_broker`) a `mesh dev` broker's auto-creation.
 async fn ensure_topic(
     endpoints: &Endpoints,
     kafka: &Arc<Kafka>,
+    dev_broker: bool,
     topic: &TopicName,
     spec: &StreamSpec,
 ) -> Result<()> {
@@ -388,7 +379,7 @@ async fn ensure_topic(
                 reason,
             });
     }
-    if is_dev_broker(kafka).await {
+    if dev_broker {
         // librdkafka's mock cluster (a `mesh dev` in another process) has no admin API; it
         // creates a topic, with its own partition count, when a producer asks about it.
         let client = Arc::clone(kafka);

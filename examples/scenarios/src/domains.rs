@@ -40,11 +40,9 @@ impl Mesh {
 
     /// A catalog client with the configured token.
     pub fn catalog(&self) -> Result<datamesh::catalog::CatalogClient> {
-        let mut catalog = datamesh::catalog::CatalogClient::new(&self.endpoints.catalog_url)?;
-        if let Some(token) = &self.endpoints.catalog_token {
-            catalog = catalog.with_token(token.expose());
-        }
-        Ok(catalog)
+        Ok(datamesh::catalog::CatalogClient::for_endpoints(
+            &self.endpoints,
+        )?)
     }
 
     /// A domain's contract, `contracts/<domain>.toml`.
