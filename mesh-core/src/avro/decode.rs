@@ -260,7 +260,7 @@ impl Encoder {
             Node::Record(record) => {
                 let mut fields = Vec::with_capacity(record.fields.len());
                 for f in &record.fields {
-                    fields.push((f.name.clone(), self.read(f.node, r, depth + 1)?));
+                    fields.push((f.name.to_owned(), self.read(f.node, r, depth + 1)?));
                 }
                 Value::Record(fields)
             }

@@ -8,7 +8,8 @@
 //! first violation with its field path; [`AvroSchema::conform`](super::AvroSchema::conform)
 //! lists every violation when a caller wants them all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use apache_avro::Schema;
 use apache_avro::schema::{InnerDecimalSchema, Name, UuidSchema};
@@ -77,13 +78,14 @@ pub(crate) enum Node {
 pub(crate) struct RecordNode {
     pub(crate) name: String,
     pub(crate) fields: Vec<FieldNode>,
-    pub(crate) index: HashMap<String, usize>,
+    pub(crate) index: HashMap<&'static str, usize>,
 }
 
 /// A compiled record field.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldNode {
-    pub(crate) name: String,
+    /// Interned (see [`intern`]): a path step is a copy, not an allocation per record.
+    pub(crate) name: &'static str,
     pub(crate) node: NodeId,
     /// The default, already encoded, written when a value leaves the field out.
     pub(crate) default: Option<Vec<u8>>,
@@ -322,7 +324,7 @@ impl Compiler<'_> {
                         ));
                     }
                     fields.push(FieldNode {
-                        name: f.name.clone(),
+                        name: intern(&f.name),
                         node,
                         default: None,
                     });
@@ -330,7 +332,7 @@ impl Compiler<'_> {
                 let index = fields
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| (f.name.clone(), i))
+                    .map(|(i, f)| (f.name, i))
                     .collect();
                 self.nodes[id] = Node::Record(Box::new(RecordNode {
                     name: r.name.fullname(None),
@@ -343,10 +345,30 @@ impl Compiler<'_> {
     }
 }
 
+/// A field name kept for the life of the process. Schemas name few distinct fields and
+/// compiled schemas are cached, so the set stays small; in exchange the encoders' field
+/// paths cost nothing until an error is rendered.
+pub(crate) fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
 /// One step of a field path.
 #[derive(Debug, Clone)]
 pub(crate) enum Seg {
-    Field(String),
+    /// A field of the schema.
+    Field(&'static str),
+    /// A field the data has and the schema does not (only on the way to an error).
+    Unknown(String),
     Index(usize),
     Key(String),
 }
@@ -361,6 +383,10 @@ impl Path {
         for seg in &self.0 {
             match seg {
                 Seg::Field(f) => {
+                    out.push('.');
+                    out.push_str(f);
+                }
+                Seg::Unknown(f) => {
                     out.push('.');
                     out.push_str(f);
                 }
@@ -671,8 +697,8 @@ impl Encoder {
         // Values usually list fields in schema order: match them in one pass, fall back to a
         // lookup when they do not.
         for (name, _) in fields {
-            if !r.index.contains_key(name) {
-                path.0.push(Seg::Field(name.clone()));
+            if !r.index.contains_key(name.as_str()) {
+                path.0.push(Seg::Unknown(name.clone()));
                 let v = Violation::new(
                     path,
                     format!("unknown field; {} has no field {name:?}", r.name),
@@ -689,7 +715,7 @@ impl Encoder {
                     .find(|(name, _)| *name == f.name)
                     .map(|(_, v)| v),
             };
-            path.0.push(Seg::Field(f.name.clone()));
+            path.0.push(Seg::Field(f.name));
             match (given, &f.default) {
                 (Some(v), _) => self.write_value(f.node, v, path, out)?,
                 (None, Some(default)) => out.extend_from_slice(default),
@@ -736,7 +762,7 @@ impl Encoder {
             Node::Array(_) => matches!(value, V::Array(_)),
             Node::Map(_) => matches!(value, V::Map(_)),
             Node::Record(r) => match value {
-                V::Record(fields) => fields.iter().all(|(n, _)| r.index.contains_key(n)),
+                V::Record(fields) => fields.iter().all(|(n, _)| r.index.contains_key(n.as_str())),
                 _ => false,
             },
             Node::Union(_) => false,

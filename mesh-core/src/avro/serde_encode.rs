@@ -834,8 +834,14 @@ pub(crate) struct RecordSer<'a> {
 
 impl RecordSer<'_> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> R {
-        let Some(&index) = self.record.index.get(key) else {
-            self.path.0.push(Seg::Field(key.to_owned()));
+        // Serde types usually give their fields in schema order: check the expected one
+        // before looking the name up.
+        let expected = self.record.fields.get(self.next).filter(|f| f.name == key);
+        let Some(index) = expected
+            .map(|_| self.next)
+            .or_else(|| self.record.index.get(key).copied())
+        else {
+            self.path.0.push(Seg::Unknown(key.to_owned()));
             let err = SerError(Violation::new(
                 self.path,
                 format!("unknown field; {} has no field {key:?}", self.record.name),
@@ -845,12 +851,12 @@ impl RecordSer<'_> {
         };
         let f = &self.record.fields[index];
         if index < self.next || self.parked.get(index).is_some_and(Option::is_some) {
-            self.path.0.push(Seg::Field(key.to_owned()));
+            self.path.0.push(Seg::Field(f.name));
             let err = SerError(Violation::new(self.path, "the field is given twice"));
             self.path.0.pop();
             return Err(err);
         }
-        self.path.0.push(Seg::Field(f.name.clone()));
+        self.path.0.push(Seg::Field(f.name));
         if index == self.next {
             value.serialize(Ser {
                 enc: self.enc,
@@ -896,7 +902,7 @@ impl RecordSer<'_> {
                 (Some(buf), _) => self.out.extend_from_slice(&buf),
                 (None, Some(default)) => self.out.extend_from_slice(default),
                 (None, None) => {
-                    self.path.0.push(Seg::Field(f.name.clone()));
+                    self.path.0.push(Seg::Field(f.name));
                     let what = self.enc.nodes[f.node].describe(self.enc);
                     return Err(SerError(Violation::new(
                         self.path,
