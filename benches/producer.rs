@@ -86,6 +86,18 @@ fn event_value(i: i64) -> Value {
     ])
 }
 
+/// CPU time this process has used so far (user + system, all threads), where the platform
+/// tells (Linux `/proc/self/stat`, in clock ticks of 10 ms).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn encode_benchmarks(events: usize) -> Result<(), Box<dyn std::error::Error>> {
     let schema = AvroSchema::parse_record(EVENT, "bench")?;
     let typed: Vec<Played> = (0..events as i64).map(event).collect();
@@ -217,7 +229,7 @@ async fn mesh_benchmarks(
     publisher.send_batch(&typed[..1000.min(events)]).await?;
     let lanes = env_usize("BENCH_LANES", 2).max(1);
     let batch = env_usize("BENCH_BATCH", 10_000).max(1);
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_seconds());
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..lanes {
         let (publisher, typed) = (publisher.clone(), Arc::clone(&typed));
@@ -231,12 +243,21 @@ async fn mesh_benchmarks(
     while let Some(done) = tasks.join_next().await {
         done??;
     }
-    let rate = events as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    // CPU of this process (publishing threads, librdkafka's threads) per event, and how many
+    // of the machine's cores it kept busy; the broker's own CPU is not in it.
+    let cpu = cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     report(
         "publish_acknowledged",
-        rate,
+        events as f64 / elapsed,
         "events/s",
-        serde_json::json!({ "broker": broker, "batch": batch, "tasks": lanes }),
+        serde_json::json!({
+            "broker": broker, "batch": batch, "tasks": lanes,
+            "cpu_us_per_event": cpu.map(|c| c * 1e6 / events as f64),
+            "cores_busy": cpu.map(|c| c / elapsed),
+        }),
     );
 
     // The floor: librdkafka alone, with the producer's settings, pre-encoded payloads, no

@@ -30,6 +30,19 @@
 //! # Ok(()) }
 //! ```
 
+//! # The process allocator
+//!
+//! With the default `jemalloc` feature this crate makes jemalloc the allocator of the whole
+//! program, for Rust and for C alike (it is linked unprefixed, so librdkafka's `malloc` and
+//! `free` use it too). Publishing allocates each Kafka message, its headers and its delivery
+//! slot on the sending thread and frees them on librdkafka's threads; glibc's per-thread
+//! arenas make every such free take the allocating arena's lock: with glibc the publish path
+//! spent 20-45 % more CPU per event (`scripts/bench-producer`; build the bench with
+//! `--no-default-features` for the other side). A program
+//! that sets its own `#[global_allocator]` turns the feature off:
+//! `datamesh = { version = "...", default-features = false }`. The kits alone
+//! (`producer-kit`, `consumer-kit`) never choose an allocator.
+
 #![warn(missing_docs)]
 
 pub mod error;
@@ -42,4 +55,8 @@ pub use mesh_core;
 pub use producer_kit;
 
 pub use error::{Error, Result};
+
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub use local::LocalMesh;
