@@ -4,8 +4,8 @@
 //! the mesh's publisher is acknowledged as a whole, so one [`Acks`] tracks a whole slice: the
 //! broker's report for each event fills its slot, and the last one wakes the sender once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
@@ -45,9 +45,15 @@ pub(crate) struct Slot {
 }
 
 /// The delivery reports of a slice of events, in the order they were sent.
+///
+/// Where each event was stored takes 12 bytes per event, written once by the reporting
+/// thread; failures, rare, go to a list. The last report's release and the sender's acquire
+/// of `remaining` order every write before the read.
 #[derive(Debug)]
 pub(crate) struct Acks {
-    outcomes: Box<[OnceLock<Outcome>]>,
+    partitions: Box<[AtomicI32]>,
+    offsets: Box<[AtomicI64]>,
+    failures: Mutex<Vec<(usize, KafkaError)>>,
     remaining: AtomicUsize,
     done: Notify,
 }
@@ -56,7 +62,9 @@ impl Acks {
     /// Tracks `events` events.
     pub(crate) fn new(events: usize) -> Arc<Self> {
         Arc::new(Self {
-            outcomes: (0..events).map(|_| OnceLock::new()).collect(),
+            partitions: (0..events).map(|_| AtomicI32::new(-1)).collect(),
+            offsets: (0..events).map(|_| AtomicI64::new(-1)).collect(),
+            failures: Mutex::default(),
             remaining: AtomicUsize::new(events),
             done: Notify::new(),
         })
@@ -71,8 +79,18 @@ impl Acks {
     }
 
     fn record(&self, index: usize, outcome: Outcome) {
-        if let Some(slot) = self.outcomes.get(index) {
-            let _ = slot.set(outcome);
+        match outcome {
+            Ok((partition, offset)) => {
+                if let (Some(p), Some(o)) = (self.partitions.get(index), self.offsets.get(index)) {
+                    p.store(partition, Ordering::Relaxed);
+                    o.store(offset, Ordering::Relaxed);
+                }
+            }
+            Err(error) => self
+                .failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((index, error)),
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Stores a permit if the sender is not waiting yet.
@@ -85,9 +103,28 @@ impl Acks {
         if self.remaining.load(Ordering::Acquire) > 0 {
             self.done.notified().await;
         }
-        self.outcomes
+        // Pairs with the last report's release even when the wait above took a stored permit.
+        let _ = self.remaining.load(Ordering::Acquire);
+        let mut failures =
+            std::mem::take(&mut *self.failures.lock().unwrap_or_else(PoisonError::into_inner));
+        failures.sort_unstable_by_key(|(index, _)| *index);
+        let mut failures = failures.into_iter().peekable();
+        self.partitions
             .iter()
-            .map(|slot| slot.get().cloned().unwrap_or(Err(KafkaError::Canceled)))
+            .zip(self.offsets.iter())
+            .enumerate()
+            .map(move |(index, (partition, offset))| {
+                if let Some((_, error)) = failures.next_if(|(i, _)| *i == index) {
+                    return Err(error);
+                }
+                match (
+                    partition.load(Ordering::Relaxed),
+                    offset.load(Ordering::Relaxed),
+                ) {
+                    (-1, _) => Err(KafkaError::Canceled),
+                    stored => Ok(stored),
+                }
+            })
     }
 }
 
@@ -109,6 +146,29 @@ mod tests {
         let outcomes = waiter.await.unwrap_or_default();
         let offsets: Vec<i64> = outcomes.into_iter().flatten().map(|(_, o)| o).collect();
         assert_eq!(offsets, vec![10, 11, 12]);
+    }
+
+    #[tokio::test]
+    async fn failures_keep_their_place() {
+        let acks = Acks::new(4);
+        for (index, outcome) in [
+            (3, Err(KafkaError::Canceled)),
+            (0, Ok((1, 5))),
+            (2, Ok((0, 9))),
+            (1, Err(KafkaError::NoMessageReceived)),
+        ] {
+            acks.record(index, outcome);
+        }
+        let outcomes: Vec<Outcome> = acks.outcomes().await.collect();
+        assert!(matches!(
+            outcomes.as_slice(),
+            [
+                Ok((1, 5)),
+                Err(KafkaError::NoMessageReceived),
+                Ok((0, 9)),
+                Err(KafkaError::Canceled)
+            ]
+        ));
     }
 
     #[tokio::test]
