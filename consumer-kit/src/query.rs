@@ -109,9 +109,11 @@ impl StaticData {
             .clone()
             .into_iter()
             .collect();
-        let mut table = deltalake::open_table_with_storage_options(url, options)
+        let mut table = mesh_core::lake::table_builder(url, options)
+            .map_err(&delta_error)?
+            .load()
             .await
-            .map_err(delta_error)?;
+            .map_err(&delta_error)?;
         match at {
             At::Latest => {}
             At::Version(v) => table.load_version(v).await.map_err(delta_error)?,

@@ -140,7 +140,7 @@ impl Sink {
         let arrow_schema = mesh_core::arrow::arrow_schema(&schema)?;
         let delta = self.delta(&port.uri);
 
-        let mut table = deltalake::open_table_with_storage_options(
+        let mut table = mesh_core::lake::table_builder(
             Url::parse(&port.uri).map_err(|e| self.fail(format!("table URI {}: {e}", port.uri)))?,
             self.consumer
                 .endpoints()
@@ -149,6 +149,8 @@ impl Sink {
                 .into_iter()
                 .collect(),
         )
+        .map_err(&delta)?
+        .load()
         .await
         .map_err(&delta)?;
 

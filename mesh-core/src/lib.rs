@@ -49,6 +49,8 @@ pub mod avro;
 pub mod config;
 pub mod contract;
 pub mod error;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod names;
 pub mod wire;
 

@@ -208,17 +208,14 @@ impl DomainProducer {
         {
             std::fs::create_dir_all(&path).map_err(|e| delta_error(DeltaTableError::from(e)))?;
         }
-        DeltaTableBuilder::from_url(url)
-            .and_then(|b| {
-                b.with_storage_options(
-                    self.endpoints()
-                        .storage_options
-                        .clone()
-                        .into_iter()
-                        .collect(),
-                )
-                .build()
-            })
+        let options = self
+            .endpoints()
+            .storage_options
+            .clone()
+            .into_iter()
+            .collect();
+        mesh_core::lake::table_builder(url, options)
+            .and_then(DeltaTableBuilder::build)
             .map_err(delta_error)
     }
 
