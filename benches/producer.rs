@@ -7,7 +7,7 @@
 //! MESH_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 cargo bench --bench producer
 //! scripts/bench-producer                          # this and the Python peer, with ratios
 //! ```
-//! Sizes: `BENCH_EVENTS` (default 300000), `BENCH_ROWS` (1000000), `BENCH_APPENDS` (300);
+//! Sizes: `BENCH_EVENTS` (default 1000000), `BENCH_ROWS` (1000000), `BENCH_APPENDS` (300);
 //! publishing: `BENCH_LANES` concurrent tasks (2) sending batches of `BENCH_BATCH` (10000);
 //! `BENCH_RAW=1` adds librdkafka alone (unkeyed, no headers) as a floor.
 
@@ -349,7 +349,7 @@ async fn mesh_benchmarks(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let events = env_usize("BENCH_EVENTS", 300_000);
+    let events = env_usize("BENCH_EVENTS", 1_000_000);
     let rows = env_usize("BENCH_ROWS", 1_000_000);
     let appends = env_usize("BENCH_APPENDS", 300);
     encode_benchmarks(events)?;

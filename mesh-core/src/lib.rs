@@ -38,6 +38,8 @@
 //!   one mapping tables and queries use.
 //! - **contracts**: [`Contract`] is a domain's manifest (streams, products, write modes,
 //!   SLAs), loaded and checked as a whole.
+//! - **lake**: `lake` (feature `lake`) opens the kits' Delta tables through one builder; a
+//!   local lake lists its commit logs without a file lookup per commit ever made.
 //!
 //! Modules: [`names`], [`avro`], [`wire`], [`config`], [`contract`], [`error`].
 
