@@ -111,8 +111,13 @@ fn scan(
             continue;
         };
         let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            // Anything below `prefix/name` sorts after it: let LocalFileSystem list it.
+        // Links are followed, as LocalFileSystem does; only they cost a lookup here.
+        let is_dir = file_type.is_dir()
+            || (file_type.is_symlink()
+                && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()));
+        if is_dir {
+            // What lies below may sort after the offset whatever the directory's name:
+            // LocalFileSystem lists it with the same offset.
             listed.push(Listed::Directory(prefix.clone().join(name.as_str())));
             continue;
         }
@@ -124,7 +129,6 @@ fn scan(
         if !after || upload_in_progress(&name) {
             continue;
         }
-        // Follows symbolic links, as LocalFileSystem does.
         let metadata = match std::fs::metadata(entry.path()) {
             Ok(m) if m.is_file() => m,
             Ok(_) => continue,
@@ -284,6 +288,14 @@ mod tests {
         ] {
             std::fs::write(log.join(name), name)?;
         }
+
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(log.join("_staged_commits"), log.join("_linked"))?;
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            log.join("00000000000000000012.json"),
+            log.join("00000000000000000014.json"),
+        )?;
 
         let prefix = Path::from_filesystem_path(&log)?;
         let ours = LocalLake::default();
