@@ -27,6 +27,19 @@ claim_target_dir() {
   fi
 }
 
+# The shared target directories keep every build's test binaries and incremental caches; on a
+# machine that runs the suite for many commits they fill the disk (35 GB of stale test binaries
+# once, and a suite that failed on a full disk). Drop the binaries and caches no build has
+# written for three days; cargo rebuilds any it still wants.
+prune_target_dirs() {
+  local dir
+  for dir in "$CARGO_TARGET_DIR"/{debug,release} "$CACHE"/target-templates/debug; do
+    [ -d "$dir" ] || continue
+    find "$dir/deps" -maxdepth 1 -type f -executable ! -name '*.so' -mtime +2 -delete 2>/dev/null || true
+    find "$dir/incremental" -mindepth 1 -maxdepth 1 -mtime +2 -exec rm -rf {} + 2>/dev/null || true
+  done
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 install_tansu() {

@@ -54,7 +54,7 @@ const TABLE_VERSION_COLUMNS: &str = "SELECT delta_version, row_count, byte_count
 impl Store {
     /// Creates or updates a domain.
     pub async fn upsert_domain(&self, domain: &Domain, audit: &Audit<'_>) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO domains (name, owner, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE \
@@ -99,7 +99,7 @@ impl Store {
     /// exist (nothing is written then).
     pub async fn upsert_product(&self, product: &DataProduct, audit: &Audit<'_>) -> Result<bool> {
         let id = product.id.as_str();
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let domain_exists = sqlx::query("SELECT 1 FROM domains WHERE name = $1")
             .bind(product.id.domain().as_str())
             .fetch_optional(&mut *tx)
@@ -262,7 +262,7 @@ impl Store {
         version: &TableVersion,
         audit: &Audit<'_>,
     ) -> Result<VersionOutcome> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -358,7 +358,7 @@ impl Store {
         consumer: &DomainName,
         audit: &Audit<'_>,
     ) -> Result<Option<Grant>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let known = sqlx::query("SELECT 1 FROM domains WHERE name = $1")
             .bind(consumer.as_str())
             .fetch_optional(&mut *tx)
@@ -417,7 +417,7 @@ impl Store {
         consumer: &DomainName,
         audit: &Audit<'_>,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM grants WHERE product_id = $1 AND consumer_domain = $2")
             .bind(product.as_str())
             .bind(consumer.as_str())
@@ -474,7 +474,7 @@ impl Store {
         heads: &[StreamHead],
         audit: &Audit<'_>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_ms();
         for head in heads {
             sqlx::query(

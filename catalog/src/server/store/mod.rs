@@ -189,6 +189,19 @@ impl Store {
         self.pool.begin().await.map_err(db("begin a transaction"))
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the database's write lock
+    /// first: a transaction that reads and then writes fails at once with "database is
+    /// locked" when another writer started in between (SQLite cannot upgrade its read lock
+    /// then, and does not wait), which two domains registering table versions at the same
+    /// moment hit. Postgres needs no such thing.
+    pub(crate) async fn begin_write(&self) -> Result<Tx> {
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Sqlite {
+            Self::lock(&mut tx, "writes").await?;
+        }
+        Ok(tx)
+    }
+
     /// Takes the named lock for the rest of `tx`. Updating a row first makes SQLite take
     /// its write lock at once (instead of failing a read-to-write upgrade later) and makes
     /// Postgres queue concurrent writers on the row: writers under one lock serialize.

@@ -51,7 +51,7 @@ impl Store {
         description: &str,
         audit: &Audit<'_>,
     ) -> Result<TokenInfo> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tokens (id, token_hash, domain, description, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -113,7 +113,7 @@ impl Store {
 
     /// Revokes a token; returns whether a live token had that id.
     pub async fn revoke_token(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
