@@ -12,6 +12,7 @@ on_every_backend!(
     search_finds_products_by_words,
     health_reports_freshness_from_both_planes,
     a_schema_change_the_table_cannot_take_is_refused,
+    concurrent_writers_all_land,
 );
 
 async fn dev(db: Db) -> Result<Option<TestCatalog>, crate::support::Error> {
@@ -419,5 +420,79 @@ async fn a_schema_change_the_table_cannot_take_is_refused(db: Db) -> TestResult 
     )
     .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+/// Domains write to the catalog at the same moments (a snapshot here, a sink's commit there):
+/// none of them may be refused because another wrote first.
+async fn concurrent_writers_all_land(db: Db) -> TestResult {
+    let Some(t) = dev(db).await? else {
+        return Ok(());
+    };
+    let domain = json!({ "name": "songs", "owner": "team-songs", "description": "Songs" });
+    call(
+        &t.router,
+        "PUT",
+        "/api/v1/domains/songs",
+        Some(domain),
+        None,
+    )
+    .await?;
+    let products = ["songs.catalogue", "songs.plays"];
+    for id in products {
+        let mut p = product();
+        p["id"] = json!(id);
+        let (status, _, body) = call(
+            &t.router,
+            "PUT",
+            &format!("/api/v1/products/{id}"),
+            Some(p),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (writers, versions) = (8, 24);
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..writers {
+        let router = t.router.clone();
+        tasks.spawn(async move {
+            let mut refused = Vec::new();
+            for version in (writer..versions).step_by(writers) {
+                for id in products {
+                    let v = json!({ "version": version, "rows": version * 10, "bytes": 100,
+                                    "committed_at_ms": 1_700_000_000_000_i64 + version as i64 });
+                    let (status, _, body) = call(
+                        &router,
+                        "POST",
+                        &format!("/api/v1/products/{id}/versions"),
+                        Some(v),
+                        None,
+                    )
+                    .await?;
+                    if status != StatusCode::OK {
+                        refused.push(format!("{id} v{version}: {status} {body}"));
+                    }
+                }
+            }
+            Ok::<_, crate::support::Error>(refused)
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        refused.extend(done??);
+    }
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    for id in products {
+        let (_, _, all) = call(
+            &t.router,
+            "GET",
+            &format!("/api/v1/products/{id}/versions"),
+            None,
+            None,
+        )
+        .await?;
+        assert_eq!(all.as_array().map(Vec::len), Some(versions), "{id}: {all}");
+    }
     Ok(())
 }
