@@ -321,7 +321,10 @@ impl Sink {
             .iter()
             .map(|(p, next)| Transaction::new(app_id(topic, *p), *next))
             .collect();
+        // Log clean-up lists the whole log; the sink's compaction commits run it instead of
+        // every batch (see the producer kit's appends).
         let properties = CommitProperties::default()
+            .with_cleanup_expired_logs(Some(false))
             .with_application_transactions(transactions)
             .with_metadata([
                 (

@@ -380,10 +380,17 @@ impl DomainProducer {
                 } else {
                     SaveMode::Overwrite
                 };
+                let mut properties = self.commit_properties(spec);
+                if spec.mode == WriteMode::Append {
+                    // Delta's clean-up of expired log files lists the whole log after every
+                    // commit; an appender would pay for it once per append, more each time.
+                    // Background compaction commits keep it, so it runs every few appends.
+                    properties = properties.with_cleanup_expired_logs(Some(false));
+                }
                 let mut write = table
                     .write(batches)
                     .with_save_mode(mode)
-                    .with_commit_properties(self.commit_properties(spec));
+                    .with_commit_properties(properties);
                 if !spec.partition_by.is_empty() {
                     write = write.with_partition_columns(spec.partition_by.clone());
                 }
