@@ -248,7 +248,9 @@ impl ObjectStore for LocalLake {
             Ok(entries) => listing(entries, |dir| {
                 self.inner.list_with_offset(Some(dir), offset)
             }),
-            Err(e) => stream::once(async move { Err(failed(e)) }).boxed(),
+            // Whatever went wrong (not a directory, no permission), LocalFileSystem reports
+            // it its own way.
+            Err(_) => self.inner.list_with_offset(Some(&prefix), offset),
         }
     }
 
