@@ -29,7 +29,7 @@
 //! mesh.shutdown().await?;
 //! # Ok(()) }
 //! ```
-
+//!
 //! # The process allocator
 //!
 //! With the default `jemalloc` feature this crate makes jemalloc the allocator of the whole
@@ -37,9 +37,9 @@
 //! `free` use it too). Publishing allocates each Kafka message, its headers and its delivery
 //! slot on the sending thread and frees them on librdkafka's threads; glibc's per-thread
 //! arenas make every such free take the allocating arena's lock: with glibc the publish path
-//! spent 20-45 % more CPU per event (`scripts/bench-producer`; build the bench with
-//! `--no-default-features` for the other side). A program
-//! that sets its own `#[global_allocator]` turns the feature off:
+//! spent 2.7-3.3 µs of CPU per event against 2.0-2.4 µs with jemalloc, about a third more
+//! (`cpu_us_per_event` in `benches/producer.rs`; build it with `--no-default-features` for
+//! the glibc side). A program that sets its own `#[global_allocator]` turns the feature off:
 //! `datamesh = { version = "...", default-features = false }`. The kits alone
 //! (`producer-kit`, `consumer-kit`) never choose an allocator.
 
