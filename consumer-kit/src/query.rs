@@ -102,14 +102,7 @@ impl StaticData {
                 port.uri
             )))
         })?;
-        let options = self
-            .consumer
-            .endpoints()
-            .storage_options
-            .clone()
-            .into_iter()
-            .collect();
-        let mut table = mesh_core::lake::table_builder(url, options)
+        let mut table = mesh_core::lake::table_builder(url, self.consumer.endpoints())
             .map_err(&delta_error)?
             .load()
             .await

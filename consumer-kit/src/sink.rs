@@ -142,12 +142,7 @@ impl Sink {
 
         let mut table = mesh_core::lake::table_builder(
             Url::parse(&port.uri).map_err(|e| self.fail(format!("table URI {}: {e}", port.uri)))?,
-            self.consumer
-                .endpoints()
-                .storage_options
-                .clone()
-                .into_iter()
-                .collect(),
+            self.consumer.endpoints(),
         )
         .map_err(&delta)?
         .load()

@@ -13,7 +13,6 @@
 //! file, once per write. Measured with `BENCH_APPENDS=600` (`benches/producer.rs`), the p50 of
 //! an append went from 7.4 ms (first 100) to 11.1 ms (last 100) before, 8.1 to 8.9 ms after.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,13 +29,16 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use url::Url;
 
-/// A builder for the table at `url` with the mesh's storage options; a `file:` table goes
-/// through [`LocalLake`].
+use crate::config::Endpoints;
+
+/// A builder for the table at `url` with the storage options of `endpoints`; a `file:` table
+/// goes through [`LocalLake`].
 pub fn table_builder(
     url: Url,
-    storage_options: HashMap<String, String>,
+    endpoints: &Endpoints,
 ) -> Result<DeltaTableBuilder, DeltaTableError> {
-    let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(storage_options);
+    let options = endpoints.storage_options.clone().into_iter().collect();
+    let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(options);
     Ok(if url.scheme() == "file" {
         builder.with_storage_backend(Arc::new(LocalLake::default()), url)
     } else {
@@ -273,22 +275,29 @@ mod tests {
     use futures::TryStreamExt;
     use futures::executor::block_on;
 
+    /// What a listing yields, sorted, as (location, size, e-tag).
+    fn sorted(
+        listed: BoxStream<'static, Result<ObjectMeta>>,
+        what: &str,
+    ) -> Vec<(String, u64, Option<String>)> {
+        let mut all: Vec<_> = block_on(listed.try_collect::<Vec<_>>())
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size, m.e_tag))
+            .collect();
+        all.sort();
+        all
+    }
+
     fn listing(
         store: &dyn ObjectStore,
         prefix: &Path,
         offset: &Path,
     ) -> Vec<(String, u64, Option<String>)> {
-        let mut all: Vec<_> = block_on(
-            store
-                .list_with_offset(Some(prefix), offset)
-                .try_collect::<Vec<_>>(),
+        sorted(
+            store.list_with_offset(Some(prefix), offset),
+            &format!("listing {prefix} after {offset}"),
         )
-        .unwrap_or_else(|e| panic!("listing {prefix} after {offset}: {e}"))
-        .into_iter()
-        .map(|m| (m.location.to_string(), m.size, m.e_tag))
-        .collect();
-        all.sort();
-        all
     }
 
     #[test]
@@ -338,13 +347,7 @@ mod tests {
         }
         // Whole listings, as Delta's "is this a table?" and log clean-up ask for.
         let whole = |store: &dyn ObjectStore| {
-            let mut all: Vec<_> = block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-                .unwrap_or_else(|e| panic!("listing {prefix}: {e}"))
-                .into_iter()
-                .map(|m| (m.location.to_string(), m.size, m.e_tag))
-                .collect();
-            all.sort();
-            all
+            sorted(store.list(Some(&prefix)), &format!("listing {prefix}"))
         };
         assert_eq!(whole(&ours), whole(&theirs));
         assert!(whole(&ours).len() > 13);

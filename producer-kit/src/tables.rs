@@ -208,13 +208,7 @@ impl DomainProducer {
         {
             std::fs::create_dir_all(&path).map_err(|e| delta_error(DeltaTableError::from(e)))?;
         }
-        let options = self
-            .endpoints()
-            .storage_options
-            .clone()
-            .into_iter()
-            .collect();
-        mesh_core::lake::table_builder(url, options)
+        mesh_core::lake::table_builder(url, self.endpoints())
             .and_then(DeltaTableBuilder::build)
             .map_err(delta_error)
     }

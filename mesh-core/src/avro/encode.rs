@@ -8,6 +8,7 @@
 //! first violation with its field path; [`AvroSchema::conform`](super::AvroSchema::conform)
 //! lists every violation when a caller wants them all.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
@@ -365,10 +366,9 @@ pub(crate) fn intern(name: &str) -> &'static str {
 /// One step of a field path.
 #[derive(Debug, Clone)]
 pub(crate) enum Seg {
-    /// A field of the schema.
-    Field(&'static str),
-    /// A field the data has and the schema does not (only on the way to an error).
-    Unknown(String),
+    /// A field: borrowed for the schema's own (interned) names, owned only for a field the
+    /// data has and the schema does not, on the way to an error.
+    Field(Cow<'static, str>),
     Index(usize),
     Key(String),
 }
@@ -383,10 +383,6 @@ impl Path {
         for seg in &self.0 {
             match seg {
                 Seg::Field(f) => {
-                    out.push('.');
-                    out.push_str(f);
-                }
-                Seg::Unknown(f) => {
                     out.push('.');
                     out.push_str(f);
                 }
@@ -698,7 +694,7 @@ impl Encoder {
         // lookup when they do not.
         for (name, _) in fields {
             if !r.index.contains_key(name.as_str()) {
-                path.0.push(Seg::Unknown(name.clone()));
+                path.0.push(Seg::Field(Cow::Owned(name.clone())));
                 let v = Violation::new(
                     path,
                     format!("unknown field; {} has no field {name:?}", r.name),
@@ -715,7 +711,7 @@ impl Encoder {
                     .find(|(name, _)| *name == f.name)
                     .map(|(_, v)| v),
             };
-            path.0.push(Seg::Field(f.name));
+            path.0.push(Seg::Field(Cow::Borrowed(f.name)));
             match (given, &f.default) {
                 (Some(v), _) => self.write_value(f.node, v, path, out)?,
                 (None, Some(default)) => out.extend_from_slice(default),

@@ -7,6 +7,7 @@
 //! value serde hands over (`None` picks `null`, a string picks `string`, a struct picks the
 //! record of the same name, ...).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::ser::{self, Serialize};
@@ -841,7 +842,7 @@ impl RecordSer<'_> {
             .map(|_| self.next)
             .or_else(|| self.record.index.get(key).copied())
         else {
-            self.path.0.push(Seg::Unknown(key.to_owned()));
+            self.path.0.push(Seg::Field(Cow::Owned(key.to_owned())));
             let err = SerError(Violation::new(
                 self.path,
                 format!("unknown field; {} has no field {key:?}", self.record.name),
@@ -851,12 +852,12 @@ impl RecordSer<'_> {
         };
         let f = &self.record.fields[index];
         if index < self.next || self.parked.get(index).is_some_and(Option::is_some) {
-            self.path.0.push(Seg::Field(f.name));
+            self.path.0.push(Seg::Field(Cow::Borrowed(f.name)));
             let err = SerError(Violation::new(self.path, "the field is given twice"));
             self.path.0.pop();
             return Err(err);
         }
-        self.path.0.push(Seg::Field(f.name));
+        self.path.0.push(Seg::Field(Cow::Borrowed(f.name)));
         if index == self.next {
             value.serialize(Ser {
                 enc: self.enc,
@@ -902,7 +903,7 @@ impl RecordSer<'_> {
                 (Some(buf), _) => self.out.extend_from_slice(&buf),
                 (None, Some(default)) => self.out.extend_from_slice(default),
                 (None, None) => {
-                    self.path.0.push(Seg::Field(f.name));
+                    self.path.0.push(Seg::Field(Cow::Borrowed(f.name)));
                     let what = self.enc.nodes[f.node].describe(self.enc);
                     return Err(SerError(Violation::new(
                         self.path,
