@@ -19,7 +19,11 @@
 //!   rows ([`Rows`]) as a new version of the product's Delta table in its write mode
 //!   (overwrite, append, or merge by keys with the last row of a key winning), with the
 //!   producer domain and schema id in the commit, and registers the version in the catalog.
-//!   [`DomainProducer::maintain`] compacts and vacuums.
+//!   Append-mode products are compacted in the background every 25 appends, size-tiered
+//!   (each run merges what was appended since the last, every eighth run merges eight of
+//!   those, and so on up to the table's target file size), so neither the number of files
+//!   nor the compaction work grows with the table. [`DomainProducer::maintain`] compacts to
+//!   the target file size and vacuums.
 //!
 //! ```no_run
 //! use mesh_core::{Contract, Endpoints, MeshConfig};

@@ -13,6 +13,7 @@ use deltalake::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
 use deltalake::datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -562,6 +563,79 @@ async fn a_failed_snapshot_leaves_table_and_catalog_as_they_were() -> TestResult
     assert_eq!(catalog.latest_table_version(&id).await?.version, 1);
     let table = deltalake::open_table(url::Url::parse(&uri)?).await?;
     assert_eq!(table.version(), Some(1), "no commit was made");
+    mesh.shutdown().await?;
+    Ok(())
+}
+
+/// Background compaction of an appender is size-tiered: each run merges what was appended since
+/// the one before and leaves earlier runs' files alone, so its work stays the same however
+/// large the table grows (merging everything each time made appends slower with every run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_compaction_leaves_earlier_runs_alone() -> TestResult {
+    const RUNS: usize = 3;
+    const APPENDS: i64 = 25; // the producer compacts after every 25 appends
+    const ROWS: i64 = 200;
+    let (mesh, dir) = mesh(None).await?;
+    let domain = format!("music{}", unique());
+    let writer = DomainProducer::connect(
+        music_contract(dir.path(), &domain, "append")?,
+        mesh.endpoints(),
+    )
+    .await?;
+    let id: ProductId = format!("{domain}.songs").parse()?;
+    let catalog = CatalogClient::new(&mesh.endpoints().catalog_url)?;
+    let uri = catalog
+        .product(&id)
+        .await?
+        .table_port
+        .ok_or("no table")?
+        .uri;
+    // Rows that compress like real ones: a run's output is not much smaller than its inputs.
+    let titles: Vec<String> = (0..RUNS as i64 * APPENDS * ROWS)
+        .map(|i| format!("{:x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        .collect();
+    let mut id = 0;
+    for run in 1..=RUNS {
+        for _ in 0..APPENDS {
+            let rows: Vec<(i64, &str, &str)> = (id..id + ROWS)
+                .map(|i| (i, titles[i as usize].as_str(), "rock"))
+                .collect();
+            id += ROWS;
+            writer.snapshot("songs", songs_batch(&rows)?).await?;
+        }
+        let mut compactions = 0;
+        for _ in 0..600 {
+            let table = deltalake::open_table(url::Url::parse(&uri)?).await?;
+            let history: Vec<_> = table.history(None).try_collect().await?;
+            compactions = history
+                .iter()
+                .filter(|c| c.operation.as_deref() == Some("OPTIMIZE"))
+                .count();
+            if compactions == run {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(compactions, run, "compaction {run} did not finish in 60 s");
+    }
+    let table = deltalake::open_table(url::Url::parse(&uri)?).await?;
+    let files: Vec<usize> = table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| f.num_records().unwrap_or(0))
+        .collect();
+    let per_run = (APPENDS * ROWS) as usize;
+    // Each run wrote its own file (it may have folded a leftover append into the previous
+    // run's); no file holds two runs' rows, as one that merged everything would.
+    assert!(files.len() >= RUNS, "{files:?}");
+    assert!(files.iter().all(|&n| n < 2 * per_run), "{files:?}");
+    let rows = songs_in(&uri).await?;
+    assert_eq!(
+        rows.len(),
+        RUNS * per_run,
+        "every appended row is there once"
+    );
     mesh.shutdown().await?;
     Ok(())
 }
