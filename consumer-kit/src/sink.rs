@@ -9,8 +9,10 @@
 //!
 //! Each version is registered in the catalog with the offsets it holds and the writer schema
 //! id; the stream heads are reported so the catalog can tell how far the table is behind.
-//! Delta checkpoints (every 100 commits) and a compaction every `compact_every` commits keep
-//! commit latency flat as the table grows.
+//! Delta checkpoints (every 100 commits) and a size-tiered compaction every `compact_every`
+//! commits ([`mesh_core::lake::compaction`]: each run merges what the commits since the last
+//! one wrote, every eighth run eight of those, and so on) keep commit latency and the
+//! compaction's own work flat as the table grows.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use mesh_core::apache_avro::types::Value;
+use mesh_core::lake::compaction;
 use mesh_core::{AvroSchema, ProductId, Subject, TopicName};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -96,7 +99,8 @@ impl Sink {
         self
     }
 
-    /// Compacts the table's small files every `commits` commits (0: never). Default 50.
+    /// Compacts the table's small files every `commits` commits (0: never), size-tiered
+    /// (see [`mesh_core::lake::compaction`]). Default 50.
     pub fn with_compaction_every(mut self, commits: u64) -> Self {
         self.compact_every = commits;
         self
@@ -245,7 +249,8 @@ impl Sink {
                 summary.last_version = version;
                 self.register(&table, &topic, &positions, schema_id).await;
                 if self.compact_every > 0 && summary.commits % self.compact_every == 0 {
-                    table = self.compact(table, &port.uri).await?;
+                    let run = summary.commits / self.compact_every;
+                    table = self.compact(table, &port.uri, run).await?;
                 }
                 if last_heads.elapsed() >= Duration::from_secs(5) {
                     self.report_heads(&kafka, &topic, &partitions).await;
@@ -392,9 +397,16 @@ impl Sink {
         }
     }
 
-    async fn compact(&self, table: DeltaTable, uri: &str) -> Result<DeltaTable> {
-        let (compacted, metrics) = table.optimize().await.map_err(self.delta(uri))?;
-        info!(product = %self.product, removed = metrics.num_files_removed, added = metrics.num_files_added, "sink compacted the table");
+    /// The `run`th compaction of this sink's table, size-tiered.
+    async fn compact(&self, table: DeltaTable, uri: &str, run: u64) -> Result<DeltaTable> {
+        let target =
+            compaction::tiered_target(&table, run, self.compact_every).map_err(self.delta(uri))?;
+        let (compacted, metrics) = table
+            .optimize()
+            .with_target_size(target)
+            .await
+            .map_err(self.delta(uri))?;
+        info!(product = %self.product, run, target, removed = metrics.num_files_removed, added = metrics.num_files_added, "sink compacted the table");
         Ok(compacted)
     }
 

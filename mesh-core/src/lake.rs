@@ -31,6 +31,8 @@ use url::Url;
 
 use crate::config::Endpoints;
 
+pub mod compaction;
+
 /// A builder for the table at `url` with the storage options of `endpoints`; a `file:` table
 /// goes through [`LocalLake`].
 pub fn table_builder(

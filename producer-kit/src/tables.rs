@@ -3,7 +3,6 @@
 //! mode; the catalog kept in step; compaction and vacuum.
 
 use std::collections::HashMap;
-use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use mesh_core::lake::compaction;
 use mesh_core::{ProductId, ProductSpec, WriteMode};
 use tracing::{info, warn};
 use url::Url;
@@ -45,56 +44,6 @@ struct Loaded {
 /// keeps the number of files, and so the cost of a commit, bounded.
 const COMPACT_EVERY: u64 = 25;
 
-/// How many compactions of one level make one of the next (see [`compaction_target`]).
-const FAN_IN: u64 = 8;
-
-/// The level of the `run`th background compaction: how many times [`FAN_IN`] divides `run`.
-fn compaction_level(run: u64) -> u32 {
-    let (mut run, mut level) = (run, 0);
-    while run > 0 && run.is_multiple_of(FAN_IN) {
-        run /= FAN_IN;
-        level += 1;
-    }
-    level
-}
-
-/// The size bound of the `run`th background compaction of an append-mode product: size-tiered,
-/// so a row is rewritten about once per level, not once per run.
-///
-/// `recent` estimates the bytes appended since the previous run. Level 0 (most runs) merges
-/// about that much: the files of the last [`COMPACT_EVERY`] appends, not the files earlier
-/// runs made. Every [`FAN_IN`]th run is level 1 and merges about `FAN_IN` level-0 outputs,
-/// every `FAN_IN²`th is level 2, and so on up to the table's target file size, past which
-/// files are left alone. Delta's compaction merges newest-first runs of files whose sizes add
-/// up to at most the bound, so a run rewrites at most its bound whatever the estimate, and
-/// the work per run, averaged, is about `recent` per level: flat however large the table
-/// grows. Without the tiers each run rewrote the table's whole small-file tail and, on a
-/// 2-core machine, slowed the appender next to it more with every commit.
-fn compaction_target(recent: u64, run: u64, table_target: u64) -> u64 {
-    let scale = FAN_IN.saturating_pow(compaction_level(run));
-    recent.saturating_mul(scale).clamp(1, table_target.max(1))
-}
-
-/// Estimates the bytes of the last `appends` appends from the table's newest data files: their
-/// median size times `appends`. The median, because a compaction that ran meanwhile may have
-/// written one of the newest files, and counting it would make each run merge the last one's
-/// output again (partitioned appends, which write a file per partition, are underestimated:
-/// level 0 then merges less, and higher levels catch up).
-fn recent_bytes(table: &DeltaTable, appends: u64) -> std::result::Result<u64, DeltaTableError> {
-    let state = table.snapshot()?;
-    let mut files: Vec<(i64, u64)> = state
-        .log_data()
-        .iter()
-        .map(|f| (f.modification_time(), u64::try_from(f.size()).unwrap_or(0)))
-        .collect();
-    files.sort_unstable_by_key(|&(modified, _)| std::cmp::Reverse(modified));
-    files.truncate(usize::try_from(appends).unwrap_or(usize::MAX));
-    let mut sizes: Vec<u64> = files.into_iter().map(|(_, size)| size).collect();
-    sizes.sort_unstable();
-    let median = sizes.get(sizes.len() / 2).copied().unwrap_or(0);
-    Ok(median.saturating_mul(appends))
-}
-
 /// The loaded tables, by product name.
 #[derive(Default)]
 pub(crate) struct Tables {
@@ -109,7 +58,7 @@ pub(crate) struct Tables {
 struct Appends {
     /// Appends since the last compaction started.
     since: u64,
-    /// Compactions started so far: numbers the runs for [`compaction_level`].
+    /// Compactions started so far: numbers the runs for [`compaction::level`].
     runs: u64,
     /// Whether one runs now.
     running: bool,
@@ -539,7 +488,7 @@ impl DomainProducer {
     /// Compacts an append-mode product's table on its own handle, next to the appender:
     /// Delta keeps both commits (compaction only removes files it rewrote), and the
     /// appender's next commit picks the compaction up. Size-tiered: see
-    /// [`compaction_target`].
+    /// [`mesh_core::lake::compaction`].
     fn compact_in_background(&self, product: String, run: Run) {
         let producer = self.clone();
         tokio::spawn(async move {
@@ -548,17 +497,11 @@ impl DomainProducer {
                 let delta_error = producer.delta_error(spec);
                 let mut table = producer.table_handle(spec)?;
                 table.load().await.map_err(&delta_error)?;
-                let recent = recent_bytes(&table, run.appends).map_err(&delta_error)?;
-                let table_target = table
-                    .snapshot()
-                    .map_err(&delta_error)?
-                    .table_config()
-                    .target_file_size()
-                    .get();
-                let target = compaction_target(recent, run.number, table_target);
+                let target = compaction::tiered_target(&table, run.number, run.appends)
+                    .map_err(&delta_error)?;
                 let (_, metrics) = table
                     .optimize()
-                    .with_target_size(NonZeroU64::new(target).unwrap_or(NonZeroU64::MIN))
+                    .with_target_size(target)
                     .with_commit_properties(producer.commit_properties(spec))
                     .await
                     .map_err(&delta_error)?;
@@ -641,31 +584,6 @@ mod tests {
     use super::*;
     use deltalake::arrow::array::{Int64Array, StringArray};
     use deltalake::arrow::datatypes::{DataType, Field, Schema};
-
-    #[test]
-    fn background_compaction_is_size_tiered() {
-        let levels: Vec<u32> = [1, 2, 7, 8, 16, 63, 64, 128, 512]
-            .into_iter()
-            .map(compaction_level)
-            .collect();
-        assert_eq!(levels, [0, 0, 0, 1, 1, 0, 2, 2, 3]);
-        let target = 100 << 20;
-        // Most runs merge what was appended since the last one; every eighth, eight of those.
-        assert_eq!(compaction_target(500_000, 3, target), 500_000);
-        assert_eq!(compaction_target(500_000, 24, target), 4_000_000);
-        assert_eq!(compaction_target(500_000, 64, target), 32_000_000);
-        // Never past the table's target size, never zero.
-        assert_eq!(compaction_target(500_000, 512, target), target);
-        assert_eq!(compaction_target(u64::MAX, 8, target), target);
-        assert_eq!(compaction_target(0, 1, target), 1);
-        // Averaged over runs, a run rewrites at most `recent` bytes per level reached (here
-        // levels 0 to 4 in 8^4 runs), not the table.
-        let runs = FAN_IN.pow(4);
-        let rewritten: u64 = (1..=runs)
-            .map(|run| compaction_target(1000, run, u64::MAX))
-            .sum();
-        assert!(rewritten / runs <= 5 * 1000, "{}", rewritten / runs);
-    }
 
     #[test]
     fn merge_sources_keep_the_last_row_of_each_key() -> std::result::Result<(), String> {

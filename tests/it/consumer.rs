@@ -407,6 +407,8 @@ async fn the_sink_appends_a_stream_exactly_once_across_restarts() -> TestResult 
             consumer
                 .sink(product.clone())
                 .with_batch(25, 1 << 20, Duration::from_millis(200))
+                // Compactions between the batches must not lose or repeat a row either.
+                .with_compaction_every(2)
                 .run(shutdown.clone()),
         );
         let expected = if round == 0 { 120 } else { 170 };
