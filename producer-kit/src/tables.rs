@@ -468,6 +468,10 @@ impl DomainProducer {
             registered,
         });
         let (recorded, known) = self.register_current(spec, &written, registered).await?;
+        let compaction = (spec.mode == WriteMode::Append && recorded.is_some())
+            .then(|| self.inner().tables.appended(spec.name.as_str()))
+            .flatten()
+            .map(|run| (run, written.clone()));
         *guard = Some(Loaded {
             table: written,
             registered: known,
@@ -477,26 +481,23 @@ impl DomainProducer {
             reason: "the write committed no new version".into(),
         })?;
         info!(product = %self.product_id(spec), version = recorded.version, rows = recorded.rows, "snapshot committed");
-        if spec.mode == WriteMode::Append
-            && let Some(run) = self.inner().tables.appended(spec.name.as_str())
-        {
-            self.compact_in_background(spec.name.to_string(), run);
+        if let Some((run, table)) = compaction {
+            self.compact_in_background(spec.name.to_string(), table, run);
         }
         Ok(recorded)
     }
 
-    /// Compacts an append-mode product's table on its own handle, next to the appender:
-    /// Delta keeps both commits (compaction only removes files it rewrote), and the
-    /// appender's next commit picks the compaction up. Size-tiered: see
+    /// Compacts an append-mode product's table next to the appender, from `table` as the
+    /// append just left it (a clone of the appender's handle: no reload of the log): Delta
+    /// keeps both writers' commits (compaction only removes files it rewrote, appends only
+    /// add), and the appender's next commit picks the compaction up. Size-tiered: see
     /// [`mesh_core::lake::compaction`].
-    fn compact_in_background(&self, product: String, run: Run) {
+    fn compact_in_background(&self, product: String, table: DeltaTable, run: Run) {
         let producer = self.clone();
         tokio::spawn(async move {
             let outcome = async {
                 let spec = producer.product_spec(&product)?;
                 let delta_error = producer.delta_error(spec);
-                let mut table = producer.table_handle(spec)?;
-                table.load().await.map_err(&delta_error)?;
                 let target = compaction::tiered_target(&table, run.number, run.appends)
                     .map_err(&delta_error)?;
                 let (_, metrics) = table
