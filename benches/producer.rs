@@ -329,6 +329,16 @@ async fn mesh_benchmarks(
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let window = (appends / 6).max(1);
+    // The p50 of each sixth: the shape between the first and the last.
+    let windows: Vec<f64> = latencies
+        .chunks_exact(window)
+        .take(6)
+        .map(|chunk| {
+            let mut chunk = chunk.to_vec();
+            chunk.sort_by(f64::total_cmp);
+            percentile(&chunk, 50.0)
+        })
+        .collect();
     let mut first: Vec<f64> = latencies[..window].to_vec();
     let mut last: Vec<f64> = latencies[appends - window..].to_vec();
     first.sort_by(f64::total_cmp);
@@ -341,6 +351,7 @@ async fn mesh_benchmarks(
             "appends": appends, "window": window,
             "first_p50_ms": percentile(&first, 50.0), "first_p99_ms": percentile(&first, 99.0),
             "last_p50_ms": percentile(&last, 50.0), "last_p99_ms": percentile(&last, 99.0),
+            "window_p50_ms": windows,
         }),
     );
     producer.flush(Duration::from_secs(10))?;

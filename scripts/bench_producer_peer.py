@@ -130,6 +130,7 @@ report("append_commit_latency", percentile(last, 50), "ms (p50, last commits)", 
     "appends": appends, "window": window,
     "first_p50_ms": percentile(first, 50), "first_p99_ms": percentile(first, 99),
     "last_p50_ms": percentile(last, 50), "last_p99_ms": percentile(last, 99),
+    "window_p50_ms": [percentile(latencies[i:i + window], 50) for i in range(0, window * 6, window)],
 })
 sys.stdout.flush()
 # deltalake's runtime aborts the interpreter at exit after the work is done (see delta_read.py).

@@ -503,6 +503,10 @@ impl DomainProducer {
                 let (_, metrics) = table
                     .optimize()
                     .with_target_size(target)
+                    // One bin at a time: the compaction never takes more than a core from
+                    // the appender it runs next to (on 2 cores, p99 of the last 100 of 600
+                    // appends 14.5-20.0 ms against 19.8-31.3 with two).
+                    .with_max_concurrent_tasks(1)
                     .with_commit_properties(producer.commit_properties(spec))
                     .await
                     .map_err(&delta_error)?;
