@@ -13,7 +13,7 @@ use datamesh::mesh_core::{Endpoints, ProductId};
 use datamesh::producer_kit::DomainProducer;
 
 use crate::producer::{PLAYED, contract, played};
-use crate::support::{TestResult, mesh, python, run_python, unique};
+use crate::support::{TestResult, mesh, python, run_python, table_uri, unique};
 
 /// A small deterministic generator: the same "random" kill points on every run.
 struct Lcg(u64);
@@ -131,12 +131,7 @@ async fn a_sink_killed_twenty_times_ends_with_exactly_the_produced_rows() -> Tes
         "the sink stops cleanly on SIGTERM"
     );
 
-    let uri = catalog
-        .product(&id)
-        .await?
-        .table_port
-        .ok_or("no table")?
-        .uri;
+    let uri = table_uri(&catalog, &id).await?;
     let apps: Vec<String> = (0..3)
         .map(|p| format!("mesh-sink:{domain}.played:{p}"))
         .collect();

@@ -5,7 +5,7 @@
 use datamesh::slice::Slice;
 use serde_json::Value as Json;
 
-use crate::support::{TestResult, contracts, mesh, python, run_python, unique};
+use crate::support::{TestResult, contracts, mesh, python, run_python, table_uri, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() -> TestResult {
@@ -212,12 +212,7 @@ async fn python_reads_every_event_type_and_every_write_mode() -> TestResult {
         )?;
         p.snapshot("songs", rows).await?;
         let id: datamesh::mesh_core::ProductId = format!("{d}.songs").parse()?;
-        let uri = catalog
-            .product(&id)
-            .await?
-            .table_port
-            .ok_or("no table")?
-            .uri;
+        let uri = table_uri(&catalog, &id).await?;
         let py = python.clone();
         let out = tokio::task::spawn_blocking(move || run_python(&py, "delta_read.py", &[&uri]))
             .await??;

@@ -19,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use serde::Serialize;
 
-use crate::support::{TestResult, mesh, unique};
+use crate::support::{TestResult, mesh, table_uri, unique};
 
 pub(crate) const PLAYED: &str = r#"{"type":"record","name":"Played","namespace":"mesh.test","fields":[
   {"name":"user_id","type":"string"},
@@ -476,12 +476,7 @@ async fn snapshots_follow_each_write_mode() -> TestResult {
             .await?;
         assert_eq!(second.version, 2, "{mode}");
         let id: ProductId = format!("{domain}.songs").parse()?;
-        let uri = catalog
-            .product(&id)
-            .await?
-            .table_port
-            .ok_or("no table")?
-            .uri;
+        let uri = table_uri(&catalog, &id).await?;
         let rows = songs_in(&uri).await?;
         let titles: Vec<(i64, &str)> = rows.iter().map(|(id, t, _)| (*id, t.as_str())).collect();
         match mode {
@@ -519,12 +514,7 @@ async fn a_failed_snapshot_leaves_table_and_catalog_as_they_were() -> TestResult
         .await?;
     let id: ProductId = format!("{domain}.songs").parse()?;
     let catalog = CatalogClient::new(&mesh.endpoints().catalog_url)?;
-    let uri = catalog
-        .product(&id)
-        .await?
-        .table_port
-        .ok_or("no table")?
-        .uri;
+    let uri = table_uri(&catalog, &id).await?;
 
     // Rows that do not fit: a missing column, a wrong type, a null in a non-null column.
     let missing = RecordBatch::try_new(
@@ -584,12 +574,7 @@ async fn background_compaction_leaves_earlier_runs_alone() -> TestResult {
     .await?;
     let id: ProductId = format!("{domain}.songs").parse()?;
     let catalog = CatalogClient::new(&mesh.endpoints().catalog_url)?;
-    let uri = catalog
-        .product(&id)
-        .await?
-        .table_port
-        .ok_or("no table")?
-        .uri;
+    let uri = table_uri(&catalog, &id).await?;
     // Rows that compress like real ones: a run's output is not much smaller than its inputs.
     let titles: Vec<String> = (0..RUNS as i64 * APPENDS * ROWS)
         .map(|i| format!("{:x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
@@ -675,12 +660,7 @@ async fn maintenance_compacts_next_to_an_appending_writer() -> TestResult {
     assert!(done.files_compacted >= 12, "{done:?}");
     let id: ProductId = format!("{domain}.songs").parse()?;
     let catalog = CatalogClient::new(&mesh.endpoints().catalog_url)?;
-    let uri = catalog
-        .product(&id)
-        .await?
-        .table_port
-        .ok_or("no table")?
-        .uri;
+    let uri = table_uri(&catalog, &id).await?;
     let rows = songs_in(&uri).await?;
     assert_eq!(rows.len(), 48, "every appended row is there once");
     mesh.shutdown().await?;

@@ -9,6 +9,14 @@ use datamesh::mesh_core::MeshConfig;
 
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// Where the catalog says a product's table is.
+pub(crate) async fn table_uri(
+    catalog: &datamesh::catalog::CatalogClient,
+    id: &datamesh::mesh_core::ProductId,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(catalog.product(id).await?.table_port.ok_or("no table")?.uri)
+}
+
 /// The repository's example contracts.
 pub(crate) fn contracts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contracts")
