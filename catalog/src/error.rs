@@ -73,6 +73,16 @@ pub enum Error {
     #[error("catalog database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    /// A TLS certificate or key could not be used.
+    #[cfg(feature = "server")]
+    #[error("cannot use {} for TLS: {reason}", path.display())]
+    Tls {
+        /// The PEM file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// The catalog could not bind or serve its socket.
     #[error("catalog server I/O failed: {0}")]
     Io(#[from] std::io::Error),

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// A registry schema id: global, stable, never reused.
 pub type SchemaId = u32;
 
+/// The largest schema id the registry hands out or imports: Confluent clients keep ids in a
+/// signed 32-bit integer.
+pub const MAX_SCHEMA_ID: SchemaId = i32::MAX as SchemaId;
+
 /// A business domain and the team that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
@@ -275,6 +279,9 @@ pub mod registry {
 
     /// The media type of every registry response.
     pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+    /// The largest subject version, as Confluent numbers them (`[1, 2^31-1]`).
+    pub const MAX_VERSION: i64 = i32::MAX as i64;
 
     /// A reference from one schema to a named type registered under another subject.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,9 +6,11 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use catalog::server::{Auth, Catalog};
+use catalog::server::{Auth, Catalog, ServeOptions};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -56,6 +58,21 @@ struct ServeArgs {
     /// Bearer token that may change the catalog (required unless --dev).
     #[arg(long, env = "MESH_CATALOG_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "MESH_CATALOG_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MESH_CATALOG_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Connections served at once; more wait in the accept queue.
+    #[arg(long, env = "MESH_CATALOG_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a client may take to send a request's headers (or finish a TLS handshake).
+    #[arg(long, env = "MESH_CATALOG_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish once shutdown begins.
+    #[arg(long, env = "MESH_CATALOG_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
+    drain_timeout_secs: u64,
 }
 
 #[tokio::main]
@@ -84,13 +101,27 @@ async fn main() -> anyhow::Result<()> {
             redact(&args.database)
         )
     })?;
+    let mut options = ServeOptions::default();
+    options.max_connections = args.max_connections;
+    options.header_read_timeout = Duration::from_secs(args.header_timeout_secs);
+    options.drain_timeout = Duration::from_secs(args.drain_timeout_secs);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        options = options.with_tls_files(cert, key)?;
+    }
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, dev = args.dev, "catalog listening");
-    println!("mesh-catalog listening on http://{addr}");
-    catalog.serve(listener, shutdown_signal()).await?;
+    tracing::info!(%addr, dev = args.dev, tls = options.tls.is_some(), "catalog listening");
+    println!("mesh-catalog listening on {scheme}://{addr}");
+    catalog
+        .serve_with(listener, options, shutdown_signal())
+        .await?;
     tracing::info!("catalog stopped");
     Ok(())
 }

@@ -127,8 +127,7 @@ pub(crate) async fn authenticate(
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .and_then(bearer);
             match given {
                 None => None,
                 Some(token) if same_token(token, admin) => Some(Principal::Admin {
@@ -158,6 +157,16 @@ pub(crate) async fn authenticate(
     next.run(request).await
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme's case does not matter
+/// (RFC 9110 makes it case-insensitive; some clients send `bearer`).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Compares without leaking where two tokens differ.
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -170,6 +179,22 @@ pub(crate) fn same_token(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "Bearer  abc",
+            "Bearer abc\t",
+        ] {
+            assert_eq!(bearer(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "abc", "Bearerabc"] {
+            assert_eq!(bearer(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn tokens_compare_whole() {

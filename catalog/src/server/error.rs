@@ -13,6 +13,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: i64,
     message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,7 +23,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same answer with a `Retry-After` header.
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 503: the catalog cannot answer now (its database is unreachable or busy); retrying
+    /// shortly may work.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, 50301, message).retry_after(1)
     }
 
     /// 40401: the subject does not exist.
@@ -148,10 +163,37 @@ impl ApiError {
     }
 }
 
+/// Whether a database error is the database being away or busy (a restart, a network cut,
+/// a full pool, SQLite's lock), which a retry may get past, rather than a fault.
+fn unavailable(source: &sqlx::Error) -> bool {
+    match source {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            // Postgres: connection exceptions (08xxx), shutting down or starting up (57P0x),
+            // too many connections (53300); SQLite: busy (5) and locked (6).
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "53300"
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
             Error::Core(e) => Self::unprocessable(e.to_string()),
+            Error::Store { operation, source } if unavailable(&source) => {
+                tracing::warn!(operation, error = %source, "the catalog's database is unavailable");
+                Self::unavailable("The catalog's database is unavailable; retry shortly.")
+            }
             other => {
                 // The cause goes to the log, never to the client.
                 tracing::error!(error = %other, "catalog request failed");
@@ -178,7 +220,14 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], json).into_response()
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], json).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -287,6 +287,19 @@ async fn put_product(
             id.domain()
         )));
     }
+    if let Some(topic) = product
+        .table_port
+        .as_ref()
+        .and_then(|t| t.source_topic.as_ref())
+        .filter(|topic| topic.domain() != id.domain())
+    {
+        // A table fed by a stream constrains the stream's schemas: only the stream's own
+        // domain may set up that constraint.
+        return Err(ApiError::unprocessable(format!(
+            "The table's source topic '{topic}' belongs to another domain than '{}'.",
+            id.domain()
+        )));
+    }
     let actor = principal.actor();
     let audit = Audit {
         actor: &actor,
@@ -344,6 +357,10 @@ async fn post_version(
             Ok(reply(StatusCode::OK, &v))
         }
         VersionOutcome::UnknownProduct => Err(product_not_found(&id)),
+        VersionOutcome::OutOfRange => Err(ApiError::unprocessable(format!(
+            "Rows and bytes of a table version must be at most {}.",
+            i64::MAX
+        ))),
         VersionOutcome::Conflict(existing) => Err(ApiError::conflict(
             code::TABLE_VERSION_CONFLICT,
             format!(
@@ -382,6 +399,13 @@ async fn get_version(
 struct GrantRequest {
     /// The consumer domain to let read the product.
     consumer_domain: DomainName,
+}
+
+impl super::validate::Validate for GrantRequest {
+    fn validate(&self) -> Result<(), String> {
+        // The only field is a checked domain name.
+        Ok(())
+    }
 }
 
 async fn require_product(catalog: &Catalog, id: &ProductId) -> ApiResult<DataProduct> {
@@ -519,7 +543,7 @@ async fn health(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiRe
     let latest = catalog.store().table_version(&id, None).await?;
     let age = latest
         .as_ref()
-        .map(|v| (now_ms() - v.committed_at_ms).max(0) as f64 / 1000.0);
+        .map(|v| now_ms().saturating_sub(v.committed_at_ms).max(0) as f64 / 1000.0);
     let mut reasons = Vec::new();
     let mut streams = Vec::new();
     let fed_by = product
@@ -543,9 +567,9 @@ async fn health(State(catalog): State<Catalog>, Path(id): Path<String>) -> ApiRe
                                 .find(|o| o.topic == port.topic && o.partition == h.partition)
                         })
                         .map_or(0, |o| o.offset);
-                    (h.offset - in_table).max(0)
+                    h.offset.saturating_sub(in_table).max(0)
                 })
-                .sum()
+                .fold(0i64, i64::saturating_add)
         });
         if let Some(lag) = lag {
             reasons.push(format!(

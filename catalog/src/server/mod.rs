@@ -12,7 +12,9 @@ mod metrics;
 mod openapi;
 mod registry;
 mod security;
+mod serve;
 pub mod store;
+mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::error::Result;
 use crate::model::registry::CONTENT_TYPE;
 use error::{ApiError, ApiResult};
+pub use serve::ServeOptions;
 pub use store::{Backend, Store};
 
 /// The largest request body accepted. Schemas may be up to [`MAX_SCHEMA_BYTES`]; the rest is
@@ -70,6 +73,9 @@ struct Inner {
     store: Store,
     auth: Auth,
     metrics: metrics::Metrics,
+    /// Permits for CPU-heavy work (parsing and checking schemas): one per core, so such
+    /// work queues instead of taking every core from the requests that wait on I/O.
+    heavy: tokio::sync::Semaphore,
 }
 
 impl Catalog {
@@ -86,6 +92,9 @@ impl Catalog {
                 store,
                 auth,
                 metrics: metrics::Metrics::default(),
+                heavy: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                ),
             }),
         }
     }
@@ -101,6 +110,30 @@ impl Catalog {
 
     pub(crate) fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Runs CPU-heavy work (parsing, compatibility checks) on the blocking pool, at most one
+    /// job per core at a time: the async workers stay free to answer everything else
+    /// (`/healthz` included) while a wide schema is checked.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let _permit = self.inner.heavy.acquire().await.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                50301,
+                "The catalog is shutting down.",
+            )
+        })?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            tracing::error!(error = %e, "schema work failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                50001,
+                "The schema could not be checked.",
+            )
+        })
     }
 
     /// The whole service as a router.
@@ -150,17 +183,25 @@ impl Catalog {
         Self::api().finish().1
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests
-    /// and closes the database.
+    /// Serves on `listener` with [`ServeOptions::default`] until `shutdown` resolves, then
+    /// finishes in-flight requests (within the drain timeout) and closes the database.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let app = self.router();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        self.serve_with(listener, ServeOptions::default(), shutdown)
+            .await
+    }
+
+    /// [`Catalog::serve`] with chosen limits, timeouts and TLS.
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        options: ServeOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        serve::serve(self.router(), listener, options, shutdown).await?;
         self.inner.store.close().await;
         Ok(())
     }
@@ -217,11 +258,11 @@ pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
 
 /// A JSON request body. Unlike axum's `Json`, it accepts any content type (Confluent
 /// clients send `application/vnd.schemaregistry.v1+json`, some send none) and answers
-/// failures with Confluent-style bodies: 422 for bodies that do not parse, 413 for bodies
-/// over [`MAX_BODY_BYTES`].
+/// failures with Confluent-style bodies: 422 for bodies that do not parse or break the
+/// body's own rules ([`validate`]), 413 for bodies over [`MAX_BODY_BYTES`].
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned + validate::Validate, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -234,8 +275,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     ApiError::unprocessable(format!("Cannot read the request body: {rejection}"))
                 }
             })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
+        let body: T = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))?;
+        body.validate()
+            .map_err(|reason| ApiError::unprocessable(format!("Invalid request body: {reason}")))?;
+        Ok(JsonBody(body))
     }
 }

@@ -4,6 +4,7 @@
 mod governance;
 mod hostile;
 mod ops;
+mod probe;
 mod python;
 mod registry;
 mod security;

@@ -45,6 +45,8 @@ static DATABASES: AtomicU64 = AtomicU64::new(0);
 /// A catalog on its own database; keep it alive as long as the catalog.
 pub(crate) struct TestCatalog {
     pub(crate) router: Router,
+    /// The database behind it, for tests that must plant rows an older build could write.
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -82,7 +84,11 @@ pub(crate) async fn catalog(db: Db, auth: Auth) -> Result<Option<TestCatalog>, E
         return Ok(None);
     };
     let router = Catalog::open(&url, auth).await?.router();
-    Ok(Some(TestCatalog { router, _dir: dir }))
+    Ok(Some(TestCatalog {
+        router,
+        url,
+        _dir: dir,
+    }))
 }
 
 /// Runs each named test body (`async fn(Db) -> TestResult`) once on SQLite and once on
@@ -159,3 +165,39 @@ pub(crate) async fn call_raw(
 pub(crate) const PLAYED_V1: &str = r#"{"type":"record","name":"Played","namespace":"mesh.test","fields":[{"name":"user_id","type":"string"},{"name":"song_id","type":"long"}]}"#;
 
 pub(crate) const PLAYED_V2: &str = r#"{"type":"record","name":"Played","namespace":"mesh.test","fields":[{"name":"user_id","type":"string"},{"name":"song_id","type":"long"},{"name":"device","type":"string","default":"unknown"}]}"#;
+
+/// The admin token of catalogs made with [`admin_catalog`].
+pub(crate) const ADMIN_TOKEN: &str = "let-me-in";
+
+/// A catalog with authentication on (admin token [`ADMIN_TOKEN`]).
+pub(crate) async fn admin_catalog(db: Db) -> Result<Option<TestCatalog>, Error> {
+    catalog(db, Auth::AdminToken(ADMIN_TOKEN.into())).await
+}
+
+/// Registers `domain` and issues a token acting for it.
+pub(crate) async fn domain_token(router: &Router, domain: &str) -> Result<String, Error> {
+    let (status, _, body) = call(
+        router,
+        "PUT",
+        &format!("/api/v1/domains/{domain}"),
+        Some(serde_json::json!({ "name": domain, "owner": format!("team-{domain}") })),
+        Some(ADMIN_TOKEN),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(
+        router,
+        "POST",
+        "/api/v1/tokens",
+        Some(serde_json::json!({ "domain": domain, "description": "test" })),
+        Some(ADMIN_TOKEN),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Ok(body["token"].as_str().ok_or("no token")?.to_owned())
+}
+
+/// A registration body for an Avro schema text.
+pub(crate) fn schema_body(schema: &str) -> Value {
+    serde_json::json!({ "schema": schema })
+}

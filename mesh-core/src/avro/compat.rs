@@ -6,12 +6,12 @@
 //! (`$.song_id: a long cannot be read as an int`), so the mesh walks the schemas itself.
 //! The tests hold this walk to `apache-avro`'s verdicts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
 use apache_avro::Schema;
-use apache_avro::schema::{InnerDecimalSchema, Name, UuidSchema};
+use apache_avro::schema::{InnerDecimalSchema, Name, RecordField, RecordSchema, UuidSchema};
 
 use super::AvroSchema;
 use super::conform::describe_schema;
@@ -124,21 +124,41 @@ impl fmt::Display for Incompatibility {
 }
 
 /// Whether data written with `writer` can be read with `reader`; every reason it cannot.
+///
+/// The walk is linear in the schemas' sizes for ordinary schemas: fields are found by name,
+/// and each pair of records is checked once (recursive types stop where they recur). Schemas
+/// built to make the check blow up (named types used over and over inside recursive ones)
+/// stop after [`MAX_STEPS`] with a reason saying so.
 pub fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), Vec<Incompatibility>> {
     let mut walk = Walk {
         writer,
         reader,
         path: String::from("$"),
         found: Vec::new(),
-        seen: HashSet::new(),
+        recording: true,
+        records: HashMap::new(),
+        checking: 0,
+        lowest: usize::MAX,
+        steps: 0,
     };
     walk.check(writer.schema(), None, reader.schema(), None);
+    if walk.steps > MAX_STEPS {
+        return Err(vec![Incompatibility {
+            path: "$".into(),
+            reason: format!(
+                "the schemas are too intricate to compare (more than {MAX_STEPS} steps); simplify how they reuse named types"
+            ),
+        }]);
+    }
     if walk.found.is_empty() {
         Ok(())
     } else {
         Err(walk.found)
     }
 }
+
+/// The most steps one check takes before it gives up (far above any real pair of schemas).
+pub const MAX_STEPS: usize = 4_000_000;
 
 /// Checks `new` against the earlier versions of a subject (oldest first, with their version
 /// numbers) at `level`. Returns one message per failed check; empty means compatible.
@@ -178,8 +198,26 @@ struct Walk<'a> {
     reader: &'a AvroSchema,
     path: String,
     found: Vec<Incompatibility>,
-    /// Named-type pairs already being checked: recursive types stop here.
-    seen: HashSet<(String, String)>,
+    /// Off while trying union branches: a failure there only means "not this branch", so it
+    /// is neither described nor recorded.
+    recording: bool,
+    /// Record pairs (writer name, reader name) checked or being checked.
+    records: HashMap<(String, String), Pair>,
+    /// How many record pairs are being checked (the depth of `Pair::Checking`).
+    checking: usize,
+    /// The outermost pair still being checked that the current pair's verdict relied on.
+    lowest: usize,
+    steps: usize,
+}
+
+/// Where the check of a pair of records stands.
+#[derive(Debug, Clone, Copy)]
+enum Pair {
+    /// Being checked, at this depth: meeting it again is recursion, taken as readable (the
+    /// check in progress finds any reason it is not).
+    Checking(usize),
+    /// Checked. `described` tells whether its reasons are in `found` already.
+    Done { ok: bool, described: bool },
 }
 
 /// Follows a reference to the named type it names.
@@ -303,40 +341,45 @@ fn with_article(noun: &str) -> String {
 }
 
 impl Walk<'_> {
-    fn fail(&mut self, reason: String) {
-        self.found.push(Incompatibility {
-            path: self.path.clone(),
-            reason,
-        });
+    /// Records a reason (when recording) and answers `false`, for `return self.fail(...)`.
+    fn fail(&mut self, reason: impl FnOnce() -> String) -> bool {
+        if self.recording {
+            self.found.push(Incompatibility {
+                path: self.path.clone(),
+                reason: reason(),
+            });
+        }
+        false
     }
 
-    fn at(&mut self, segment: &str, f: impl FnOnce(&mut Self)) {
+    fn at(&mut self, segment: &str, f: impl FnOnce(&mut Self) -> bool) -> bool {
         let len = self.path.len();
         self.path.push_str(segment);
-        f(self);
+        let ok = f(self);
         self.path.truncate(len);
+        ok
     }
 
     /// Whether the reader can read the writer here, without recording anything.
     fn readable(&mut self, w: &Schema, w_ns: Option<&str>, r: &Schema, r_ns: Option<&str>) -> bool {
-        let mut trial = Walk {
-            writer: self.writer,
-            reader: self.reader,
-            path: self.path.clone(),
-            found: Vec::new(),
-            seen: self.seen.clone(),
-        };
-        trial.check(w, w_ns, r, r_ns);
-        trial.found.is_empty()
+        let recording = std::mem::replace(&mut self.recording, false);
+        let ok = self.check(w, w_ns, r, r_ns);
+        self.recording = recording;
+        ok
     }
 
-    fn check(&mut self, w: &Schema, w_ns: Option<&str>, r: &Schema, r_ns: Option<&str>) {
+    fn check(&mut self, w: &Schema, w_ns: Option<&str>, r: &Schema, r_ns: Option<&str>) -> bool {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return false;
+        }
         let (w, w_ns) = resolve(self.writer, w, w_ns);
         let (r, r_ns) = resolve(self.reader, r, r_ns);
         let (w_ns, r_ns) = (w_ns.as_deref(), r_ns.as_deref());
 
         if let (Schema::Union(wu), _) = (w, r) {
             // Every branch the writer may have written must be readable.
+            let mut ok = true;
             for branch in wu.variants() {
                 let readable = match r {
                     Schema::Union(ru) => ru
@@ -346,107 +389,96 @@ impl Walk<'_> {
                     _ => self.readable(branch, w_ns, r, r_ns),
                 };
                 if !readable {
-                    self.fail(format!(
-                        "the writer's union branch {} has no match in the reader's {}",
-                        describe_schema(branch),
-                        describe_schema(r)
-                    ));
+                    ok = self.fail(|| {
+                        format!(
+                            "the writer's union branch {} has no match in the reader's {}",
+                            describe_schema(branch),
+                            describe_schema(r)
+                        )
+                    });
+                    if !self.recording {
+                        return false;
+                    }
                 }
             }
-            return;
+            return ok;
         }
         if let Schema::Union(ru) = r {
-            if !ru
+            if ru
                 .variants()
                 .iter()
                 .any(|rb| self.readable(w, w_ns, rb, r_ns))
             {
-                self.fail(format!(
+                return true;
+            }
+            return self.fail(|| {
+                format!(
                     "{} cannot be read as any branch of {}",
                     with_article(&describe_schema(w)),
                     describe_schema(r)
-                ));
-            }
-            return;
+                )
+            });
         }
 
         if !names_match(w, r) {
-            let (wn, rn) = (
-                w.name().map(|n| n.fullname(None)),
-                r.name().map(|n| n.fullname(None)),
-            );
-            self.fail(format!(
-                "the writer's type {} and the reader's type {} have different names (and no alias joins them)",
-                wn.unwrap_or_default(),
-                rn.unwrap_or_default()
-            ));
-            return;
+            return self.fail(|| {
+                let (wn, rn) = (
+                    w.name().map(|n| n.fullname(None)),
+                    r.name().map(|n| n.fullname(None)),
+                );
+                format!(
+                    "the writer's type {} and the reader's type {} have different names (and no alias joins them)",
+                    wn.unwrap_or_default(),
+                    rn.unwrap_or_default()
+                )
+            });
         }
 
         match (w, r) {
-            (Schema::Record(wr), Schema::Record(rr)) => {
-                let key = (wr.name.fullname(None), rr.name.fullname(None));
-                if !self.seen.insert(key) {
-                    return;
-                }
-                for rf in &rr.fields {
-                    let wf = std::iter::once(&rf.name)
-                        .chain(rf.aliases.iter())
-                        .find_map(|n| wr.fields.iter().find(|wf| &wf.name == n));
-                    match wf {
-                        Some(wf) => {
-                            self.at(&format!(".{}", rf.name), |s| {
-                                s.check(&wf.schema, w_ns, &rf.schema, r_ns);
-                            });
-                        }
-                        None if rf.default.is_none() => self.at(&format!(".{}", rf.name), |s| {
-                            s.fail(
-                                "the reader's field has no default and the writer does not write it"
-                                    .to_owned(),
-                            );
-                        }),
-                        None => {}
-                    }
-                }
-            }
+            (Schema::Record(wr), Schema::Record(rr)) => self.records_pair(wr, w_ns, rr, r_ns),
             (Schema::Enum(we), Schema::Enum(re)) => {
-                if re.default.is_none() {
-                    let missing: Vec<&str> = we
-                        .symbols
-                        .iter()
-                        .filter(|s| !re.symbols.contains(s))
-                        .map(String::as_str)
-                        .collect();
-                    if !missing.is_empty() {
-                        self.fail(format!(
-                            "the reader's enum {} lacks the writer's symbols {} and has no default",
-                            re.name.fullname(None),
-                            missing.join(", ")
-                        ));
-                    }
+                if re.default.is_some() {
+                    return true;
                 }
+                let known: HashSet<&str> = re.symbols.iter().map(String::as_str).collect();
+                let missing: Vec<&str> = we
+                    .symbols
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| !known.contains(s))
+                    .collect();
+                if missing.is_empty() {
+                    return true;
+                }
+                self.fail(|| {
+                    format!(
+                        "the reader's enum {} lacks the writer's symbols {} and has no default",
+                        re.name.fullname(None),
+                        missing.join(", ")
+                    )
+                })
             }
             (Schema::Array(wa), Schema::Array(ra)) => {
-                self.at("[]", |s| s.check(&wa.items, w_ns, &ra.items, r_ns));
+                self.at("[]", |s| s.check(&wa.items, w_ns, &ra.items, r_ns))
             }
             (Schema::Map(wm), Schema::Map(rm)) => {
-                self.at("{}", |s| s.check(&wm.types, w_ns, &rm.types, r_ns));
+                self.at("{}", |s| s.check(&wm.types, w_ns, &rm.types, r_ns))
             }
             (Schema::Decimal(wd), Schema::Decimal(rd))
                 if wd.precision != rd.precision || wd.scale != rd.scale =>
             {
-                self.fail(format!(
-                    "decimal({}, {}) cannot be read as decimal({}, {})",
-                    wd.precision, wd.scale, rd.precision, rd.scale
-                ));
+                self.fail(|| {
+                    format!(
+                        "decimal({}, {}) cannot be read as decimal({}, {})",
+                        wd.precision, wd.scale, rd.precision, rd.scale
+                    )
+                })
             }
             _ => match (fixed_size(w), fixed_size(r)) {
-                (Some(ws), Some(rs)) if ws != rs => {
-                    self.fail(format!(
-                        "a fixed of {ws} bytes cannot be read as a fixed of {rs} bytes"
-                    ));
-                }
-                (Some(_), Some(_)) => {}
+                (Some(ws), Some(rs)) if ws != rs => self.fail(|| {
+                    format!("a fixed of {ws} bytes cannot be read as a fixed of {rs} bytes")
+                }),
+                (Some(_), Some(_)) => true,
                 (ws, rs) => {
                     let (wb, rb) = (base(w), base(r));
                     let ok = ws.is_none()
@@ -454,16 +486,105 @@ impl Walk<'_> {
                         && wb != Base::Other
                         && rb != Base::Other
                         && promotes(wb, rb);
-                    if !ok {
-                        self.fail(format!(
+                    ok || self.fail(|| {
+                        format!(
                             "{} cannot be read as {}",
                             with_article(&describe_schema(w)),
                             with_article(&describe_schema(r))
-                        ));
-                    }
+                        )
+                    })
                 }
             },
         }
+    }
+
+    /// A pair of records: each checked once; recursion stops where the pair recurs.
+    fn records_pair(
+        &mut self,
+        wr: &RecordSchema,
+        w_ns: Option<&str>,
+        rr: &RecordSchema,
+        r_ns: Option<&str>,
+    ) -> bool {
+        let key = (wr.name.fullname(None), rr.name.fullname(None));
+        match self.records.get(&key) {
+            Some(Pair::Checking(depth)) => {
+                self.lowest = self.lowest.min(*depth);
+                return true;
+            }
+            Some(Pair::Done { ok: true, .. }) => return true,
+            // Failed: described already, or not wanted now.
+            Some(Pair::Done {
+                ok: false,
+                described,
+            }) if *described || !self.recording => {
+                return false;
+            }
+            // Not seen yet, or failed while trying a union branch and now to be described.
+            _ => {}
+        }
+        let depth = self.checking;
+        self.checking += 1;
+        self.records.insert(key.clone(), Pair::Checking(depth));
+        let outer_lowest = std::mem::replace(&mut self.lowest, usize::MAX);
+
+        // Writer fields by name (apache-avro's own lookup also holds the writer's aliases,
+        // which resolution ignores): a map, not a scan per field, so wide records check in
+        // linear time.
+        let writer_fields: HashMap<&str, &RecordField> =
+            wr.fields.iter().map(|f| (f.name.as_str(), f)).collect();
+        let mut ok = true;
+        for rf in &rr.fields {
+            let wf = std::iter::once(&rf.name)
+                .chain(rf.aliases.iter())
+                .find_map(|n| writer_fields.get(n.as_str()).copied());
+            let field_ok = match wf {
+                Some(wf) => self.at(&format!(".{}", rf.name), |s| {
+                    s.check(&wf.schema, w_ns, &rf.schema, r_ns)
+                }),
+                None if rf.default.is_none() => self.at(&format!(".{}", rf.name), |s| {
+                    s.fail(|| {
+                        "the reader's field has no default and the writer does not write it"
+                            .to_owned()
+                    })
+                }),
+                None => true,
+            };
+            ok &= field_ok;
+            if !ok && !self.recording {
+                break;
+            }
+        }
+
+        self.checking -= 1;
+        let relied_on_outer = self.lowest < depth;
+        if !ok {
+            // A failure found while assuming outer pairs readable is a failure all the same.
+            self.records.insert(
+                key,
+                Pair::Done {
+                    ok: false,
+                    described: self.recording,
+                },
+            );
+        } else if relied_on_outer {
+            // Readable only if an outer pair still being checked is: decided again next time.
+            self.records.remove(&key);
+        } else {
+            self.records.insert(
+                key,
+                Pair::Done {
+                    ok: true,
+                    described: true,
+                },
+            );
+        }
+        self.lowest = if relied_on_outer {
+            outer_lowest.min(self.lowest)
+        } else {
+            outer_lowest
+        };
+        ok
     }
 }
 

@@ -16,6 +16,7 @@ use apache_avro::{Decimal, Schema};
 use serde_json::Value as Json;
 
 use super::AvroSchema;
+use super::limits::MAX_VALUE_DEPTH;
 
 /// At most this many violations are collected from one value; the rest are counted.
 const MAX_ERRORS: usize = 16;
@@ -86,6 +87,8 @@ fn run(schema: &AvroSchema, value: Value, drop_unknown: bool) -> Result<Value, V
         more: 0,
         path: String::from("$"),
         drop_unknown,
+        depth: 0,
+        steps: 0,
     };
     let out = walk.value(value, schema.schema(), None);
     match out {
@@ -105,7 +108,29 @@ struct Walk<'a> {
     path: String,
     /// Resolution: fields the schema lacks are dropped, not refused.
     drop_unknown: bool,
+    /// How deep the walk is in the value.
+    depth: usize,
+    /// Values visited so far, union branches tried included.
+    steps: usize,
 }
+
+/// Drops a value without recursing: its nested values are taken apart with a worklist.
+fn dispose(value: Value) {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Record(fields) => pending.extend(fields.into_iter().map(|(_, v)| v)),
+            Value::Array(items) => pending.extend(items),
+            Value::Map(entries) => pending.extend(entries.into_values()),
+            Value::Union(_, inner) => pending.push(*inner),
+            _ => {}
+        }
+    }
+}
+
+/// The most values one check visits. Trying the branches of unions of several records at
+/// every level of a recursive schema could otherwise take time exponential in the depth.
+const MAX_STEPS: usize = 16_000_000;
 
 impl Walk<'_> {
     fn fail(&mut self, reason: String) -> Option<Value> {
@@ -147,6 +172,28 @@ impl Walk<'_> {
     }
 
     fn value(&mut self, value: Value, schema: &Schema, ns: Option<&str>) -> Option<Value> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return self.fail(format!(
+                "the value is too intricate to check (more than {MAX_STEPS} steps, counting the union branches tried)"
+            ));
+        }
+        // Only recursive schemas let a value nest deeper than its schema.
+        if self.depth >= MAX_VALUE_DEPTH {
+            // Dropped here, the rest of the value would recurse as deep again, from a stack
+            // already this deep.
+            dispose(value);
+            return self.fail(format!(
+                "the value nests deeper than {MAX_VALUE_DEPTH} levels"
+            ));
+        }
+        self.depth += 1;
+        let out = self.nested(value, schema, ns);
+        self.depth -= 1;
+        out
+    }
+
+    fn nested(&mut self, value: Value, schema: &Schema, ns: Option<&str>) -> Option<Value> {
         use Value as V;
         // A writer's union branch index means nothing in the reader's schema: resolution
         // matches branches by the value inside.
@@ -160,7 +207,8 @@ impl Walk<'_> {
                 match self.root.named(&full) {
                     Some(target) => {
                         let inner_ns = full.namespace().map(str::to_owned);
-                        self.value(value, target, inner_ns.as_deref())
+                        // Following a name is not a level of the value.
+                        self.nested(value, target, inner_ns.as_deref())
                     }
                     None => self.fail(format!(
                         "the schema references unknown type {}",
@@ -337,17 +385,20 @@ impl Walk<'_> {
                 // More than one branch takes this kind of value (two records, say): the
                 // first one it conforms to wins; if none, report against the first.
                 for &i in several {
-                    let mut trial = Walk {
-                        root: self.root,
-                        errors: Vec::new(),
-                        more: 0,
-                        path: self.path.clone(),
-                        drop_unknown: self.drop_unknown,
-                    };
-                    if let Some(v) = trial.value(value.clone(), &variants[i], ns)
-                        && trial.errors.is_empty()
+                    // A trial in this walk (its depth and step budget carry on), whose
+                    // complaints are dropped: they only mean "not this branch".
+                    let (errors, more) = (self.errors.len(), self.more);
+                    let out = self.value(value.clone(), &variants[i], ns);
+                    let clean = self.errors.len() == errors && self.more == more;
+                    self.errors.truncate(errors);
+                    self.more = more;
+                    if let Some(v) = out
+                        && clean
                     {
                         return Some(Value::Union(index(i), Box::new(v)));
+                    }
+                    if self.steps > MAX_STEPS {
+                        break;
                     }
                 }
                 self.value(value, &variants[several[0]], ns)
@@ -463,7 +514,24 @@ pub(crate) fn default_value(
     schema: &Schema,
     ns: Option<&str>,
 ) -> Option<Value> {
+    default_at(root, json, schema, ns, 0)
+}
+
+/// [`default_value`] at `depth` levels into the default: a record default may leave out a
+/// field whose own default is a record, and so on, so a recursive schema could otherwise
+/// expand a default without end.
+fn default_at(
+    root: &AvroSchema,
+    json: &Json,
+    schema: &Schema,
+    ns: Option<&str>,
+    depth: usize,
+) -> Option<Value> {
     use Value as V;
+    if depth > MAX_VALUE_DEPTH {
+        return None;
+    }
+    let default_value = |root, json, schema, ns| default_at(root, json, schema, ns, depth + 1);
     let bytes = |s: &str| -> Option<Vec<u8>> {
         s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
     };

@@ -12,9 +12,7 @@ use apache_avro::{Decimal, Duration};
 
 use super::encode::{Encoder, Logical, Node, NodeId};
 
-/// Nesting deeper than this is refused (recursive schemas could otherwise recurse without end
-/// on hostile input).
-const MAX_DEPTH: usize = 256;
+use super::limits::MAX_VALUE_DEPTH;
 
 /// A body that is not a valid datum of the schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +38,10 @@ type R<T> = Result<T, DecodeError>;
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Array and map items still allowed in this body. Items of some types (null, a fixed
+    /// of 0 bytes) take no bytes, so the body's length alone does not bound how many values
+    /// a block count may ask for; this does, across all blocks of the body.
+    items_left: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -121,24 +123,36 @@ impl<'a> Reader<'a> {
             self.long()?;
         }
         let count = count.unsigned_abs();
-        // Every item takes at least... nothing (null items), so bound by what is left in a
-        // generous way: more items than bytes left times 8 is certainly garbage.
-        let left = (self.buf.len() - self.pos) as u64;
-        if count > left.saturating_mul(8).saturating_add(1024) {
+        if count > self.items_left {
             return Err(DecodeError {
                 offset: at,
-                reason: format!("a block of {count} items in {left} bytes"),
+                reason: format!(
+                    "a block of {count} items in a body of {} bytes",
+                    self.buf.len()
+                ),
             });
         }
-        Ok(count as usize)
+        self.items_left -= count;
+        // At most `items_left` fits in usize: it starts from a usize.
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
+}
+
+/// How many array and map items a body of `len` bytes may hold in all: one per byte, as most
+/// items take at least one, and a generous allowance for items that take none.
+fn item_budget(len: usize) -> u64 {
+    (len as u64).saturating_mul(8).saturating_add(1024)
 }
 
 impl Encoder {
     /// Decodes an Avro binary datum written with this schema. The whole body must be one
     /// datum: trailing bytes are refused.
     pub fn decode(&self, body: &[u8]) -> Result<Value, DecodeError> {
-        let mut r = Reader { buf: body, pos: 0 };
+        let mut r = Reader {
+            buf: body,
+            pos: 0,
+            items_left: item_budget(body.len()),
+        };
         let value = self.read(self.root, &mut r, 0)?;
         if r.pos != body.len() {
             return r.fail(format!(
@@ -150,8 +164,8 @@ impl Encoder {
     }
 
     fn read(&self, node: NodeId, r: &mut Reader<'_>, depth: usize) -> R<Value> {
-        if depth > MAX_DEPTH {
-            return r.fail("nesting deeper than 256 levels");
+        if depth > MAX_VALUE_DEPTH {
+            return r.fail(format!("nesting deeper than {MAX_VALUE_DEPTH} levels"));
         }
         Ok(match &self.nodes[node] {
             Node::Null => Value::Null,
@@ -328,6 +342,114 @@ mod tests {
         schema.encode_into(&sample(), &mut bytes)?;
         assert_eq!(schema.encoder().decode(&bytes)?, sample());
         assert_eq!(schema.decode(&bytes)?, sample(), "apache-avro agrees");
+        Ok(())
+    }
+
+    /// Runs `f` on a thread with the stack a tokio worker gets, so a walk that recursed
+    /// without bound would abort the test process instead of passing by luck.
+    fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no panic")
+    }
+
+    #[test]
+    fn hostile_bodies_cost_what_they_weigh() -> Result<(), Box<dyn std::error::Error>> {
+        // Items of null take no bytes: block counts alone could ask for billions of values.
+        let nulls = AvroSchema::parse(r#"{"type":"array","items":"null"}"#, "nulls")?;
+        let mut body = Vec::new();
+        for _ in 0..1000 {
+            crate::avro::encode::write_long(&mut body, 8 * 1024); // a block of 8192 nulls
+        }
+        body.push(0);
+        let err = nulls.encoder().decode(&body).expect_err("too many items");
+        assert!(err.reason.starts_with("a block of 8192 items"), "{err}");
+        // A length prefix of 2^31 allocates nothing: there are not that many bytes.
+        let bytes = AvroSchema::parse(r#""bytes""#, "bytes")?;
+        let mut body = Vec::new();
+        crate::avro::encode::write_long(&mut body, 1 << 31);
+        assert!(
+            bytes
+                .encoder()
+                .decode(&body)
+                .expect_err("short")
+                .reason
+                .contains("truncated")
+        );
+        // A list nested 100,000 deep in 200 KB: refused at the depth bound, on a worker's
+        // stack.
+        let list = AvroSchema::parse(
+            r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#,
+            "list",
+        )?;
+        let mut deep = vec![2u8; 100_000]; // union branch 1 (zigzag 2), again and again
+        deep.push(0); // then null
+        let err = on_worker_stack(move || list.encoder().decode(&deep).map(|_| ()))
+            .expect_err("too deep");
+        assert!(err.reason.contains("nesting deeper than 128"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn deep_values_are_refused_by_every_walk() -> Result<(), Box<dyn std::error::Error>> {
+        let list = AvroSchema::parse(
+            r#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"],"default":null}]}"#,
+            "list",
+        )?;
+        let deep = |levels: usize| {
+            let mut v = Value::Record(vec![(
+                "next".into(),
+                Value::Union(0, Box::new(Value::Null)),
+            )]);
+            for _ in 0..levels {
+                v = Value::Record(vec![("next".into(), Value::Union(1, Box::new(v)))]);
+            }
+            v
+        };
+        let results = on_worker_stack(move || {
+            let mut out = Vec::new();
+            out.push(
+                list.conform(deep(1000))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+            out.push(
+                list.resolve(deep(1000))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+            let mut bytes = Vec::new();
+            out.push(
+                list.encode_into(&deep(1000), &mut bytes)
+                    .map_err(|e| e.to_string()),
+            );
+            let json = (0..1000).fold(
+                serde_json::json!({"next": null}),
+                |v, _| serde_json::json!({"next": v}),
+            );
+            out.push(
+                list.encode_serde_into(&json, &mut bytes)
+                    .map_err(|e| e.to_string()),
+            );
+            // Within the bound (a record and a union per level), all of them work.
+            out.push(
+                list.conform(deep(60))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+            out
+        });
+        for (i, r) in results.iter().take(4).enumerate() {
+            let err = r.as_ref().expect_err("too deep");
+            assert!(
+                err.contains("nests deeper than 128 levels"),
+                "walk {i}: {err}"
+            );
+        }
+        assert!(results[4].is_ok(), "{:?}", results[4]);
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use apache_avro::types::Value;
 
 use super::AvroSchema;
 use super::conform::{FieldError, ValidationError, default_value};
+use super::limits::MAX_VALUE_DEPTH;
 
 /// Index of a node in the arena.
 pub(crate) type NodeId = usize;
@@ -464,6 +465,14 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Result<(), Violation> {
         use Value as V;
+        // Every level below a record, array or map adds a path step; only recursive schemas
+        // let a value nest deeper than its schema.
+        if path.0.len() > MAX_VALUE_DEPTH {
+            return Err(Violation::new(
+                path,
+                format!("the value nests deeper than {MAX_VALUE_DEPTH} levels"),
+            ));
+        }
         match (&self.nodes[node], value) {
             (Node::Union(branches), V::Union(i, inner)) => {
                 let Some(branch) = branches.get(*i as usize) else {

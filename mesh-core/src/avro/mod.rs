@@ -9,6 +9,7 @@ pub mod compat;
 mod conform;
 mod decode;
 mod encode;
+pub mod limits;
 mod serde_encode;
 pub mod table;
 
@@ -98,7 +99,7 @@ impl AvroSchema {
             .iter()
             .map(|(name, schema)| (name.clone(), (*schema).clone()))
             .collect();
-        Ok(Self::assemble(schema, names, text.trim().to_owned()))
+        Self::assemble(schema, names, text.trim().to_owned(), origin)
     }
 
     fn from_parsed(schema: Schema, text: String, origin: &str) -> Result<Self> {
@@ -111,15 +112,24 @@ impl AvroSchema {
             .iter()
             .map(|(name, schema)| (name.clone(), (*schema).clone()))
             .collect();
-        Ok(Self::assemble(schema, names, text))
+        Self::assemble(schema, names, text, origin)
     }
 
-    fn assemble(schema: Schema, names: HashMap<Name, Schema>, text: String) -> Self {
+    fn assemble(
+        schema: Schema,
+        names: HashMap<Name, Schema>,
+        text: String,
+        origin: &str,
+    ) -> Result<Self> {
+        limits::check(&schema, &names).map_err(|reason| Error::SchemaUnusable {
+            origin: origin.to_owned(),
+            reason,
+        })?;
         let full_name = match schema.name() {
             Some(name) => name.fullname(None),
             None => format!("{:?}", apache_avro::schema::SchemaKind::from(&schema)).to_lowercase(),
         };
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 schema,
                 names,
@@ -127,7 +137,7 @@ impl AvroSchema {
                 full_name,
                 encoder: std::sync::OnceLock::new(),
             }),
-        }
+        })
     }
 
     /// Like [`AvroSchema::parse`], but refuses anything but a record: events and table rows

@@ -16,6 +16,7 @@ use super::conform::ValidationError;
 use super::encode::{
     Encoder, Node, NodeId, Path, RecordNode, Seg, Violation, write_bytes, write_long,
 };
+use super::limits::MAX_VALUE_DEPTH;
 
 /// An encoding failure as serde sees it.
 #[derive(Debug)]
@@ -257,6 +258,18 @@ impl<'a> Ser<'a> {
             _ => Err(self.mismatch(node, kind)),
         }
     }
+}
+
+/// Refuses a value nested deeper than [`MAX_VALUE_DEPTH`] (only recursive schemas let data
+/// nest deeper than the schema), before serde recurses into it.
+fn within_depth(path: &Path) -> R {
+    if path.0.len() > MAX_VALUE_DEPTH {
+        return Err(SerError(Violation::new(
+            path,
+            format!("the value nests deeper than {MAX_VALUE_DEPTH} levels"),
+        )));
+    }
+    Ok(())
 }
 
 /// Avro's JSON encoding of bytes: one code point (0-255) per byte.
@@ -561,6 +574,7 @@ pub(crate) struct SeqSer<'a> {
 impl SeqSer<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
         self.path.0.push(Seg::Index(self.count));
+        within_depth(self.path)?;
         let out = self.buffered.as_mut().unwrap_or(&mut *self.out);
         value.serialize(Ser {
             enc: self.enc,
@@ -786,6 +800,7 @@ impl ser::SerializeMap for MapOrRecord<'_> {
                 let out = m.buffered.as_mut().unwrap_or(&mut *m.out);
                 write_bytes(out, key.as_bytes());
                 m.path.0.push(Seg::Key(key));
+                within_depth(m.path)?;
                 value.serialize(Ser {
                     enc: m.enc,
                     node: m.value,
@@ -858,6 +873,7 @@ impl RecordSer<'_> {
             return Err(err);
         }
         self.path.0.push(Seg::Field(Cow::Borrowed(f.name)));
+        within_depth(self.path)?;
         if index == self.next {
             value.serialize(Ser {
                 enc: self.enc,

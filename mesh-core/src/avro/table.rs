@@ -6,6 +6,7 @@
 //! partition column. The registry's compatibility levels know nothing of this, so a schema
 //! change that BACKWARD allows can still break a table; [`evolution`] says why.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use apache_avro::Schema;
@@ -95,110 +96,143 @@ pub struct Column {
 }
 
 /// The columns of a record schema; an error names the first field no table can hold.
+///
+/// A table's schema is a tree, so a recursive record (a list, a tree of nodes) cannot be a
+/// row: it is refused with the path where the type contains itself.
 pub fn columns(schema: &AvroSchema) -> Result<Vec<Column>, String> {
-    match column_type(schema, schema.schema(), None, "$")? {
+    let mut walk = Columns {
+        root: schema,
+        expanding: Vec::new(),
+    };
+    match walk.column_type(schema.schema(), None, "$")? {
         (ColumnType::Struct(columns), _) => Ok(columns),
         (other, _) => Err(format!("a table row must be a record, found {other}")),
     }
 }
 
-/// The column type of `s` and whether it is nullable.
-fn column_type(
-    root: &AvroSchema,
-    s: &Schema,
-    ns: Option<&str>,
-    path: &str,
-) -> Result<(ColumnType, bool), String> {
-    Ok(match s {
-        Schema::Ref { name } => {
-            let full: Name = name.fully_qualified_name(ns).into_owned();
-            let target = root
-                .named(&full)
-                .ok_or_else(|| format!("{path}: unknown type {}", full.fullname(None)))?;
-            return column_type(root, target, full.namespace(), path);
-        }
-        Schema::Union(u) => {
-            let non_null: Vec<&Schema> = u
-                .variants()
-                .iter()
-                .filter(|v| !matches!(v, Schema::Null))
-                .collect();
-            match non_null.as_slice() {
-                [only] => (column_type(root, only, ns, path)?.0, true),
-                _ => {
-                    return Err(format!(
-                        "{path}: a union of several types cannot be a table column; use a record with one optional field per type"
-                    ));
+struct Columns<'a> {
+    root: &'a AvroSchema,
+    /// The records being expanded, outermost first: meeting one again is recursion.
+    expanding: Vec<Name>,
+}
+
+impl Columns<'_> {
+    /// The column type of `s` and whether it is nullable. Depth and size are bounded by the
+    /// schema's limits ([`super::limits`]), recursion by `expanding`.
+    fn column_type(
+        &mut self,
+        s: &Schema,
+        ns: Option<&str>,
+        path: &str,
+    ) -> Result<(ColumnType, bool), String> {
+        Ok(match s {
+            Schema::Ref { name } => {
+                let full: Name = name.fully_qualified_name(ns).into_owned();
+                if self.expanding.contains(&full) {
+                    return Err(recursive(path, &full));
+                }
+                let root = self.root;
+                let target = root
+                    .named(&full)
+                    .ok_or_else(|| format!("{path}: unknown type {}", full.fullname(None)))?;
+                return self.column_type(target, full.namespace(), path);
+            }
+            Schema::Union(u) => {
+                let non_null: Vec<&Schema> = u
+                    .variants()
+                    .iter()
+                    .filter(|v| !matches!(v, Schema::Null))
+                    .collect();
+                match non_null.as_slice() {
+                    [only] => (self.column_type(only, ns, path)?.0, true),
+                    _ => {
+                        return Err(format!(
+                            "{path}: a union of several types cannot be a table column; use a record with one optional field per type"
+                        ));
+                    }
                 }
             }
-        }
-        Schema::Null => return Err(format!("{path}: a column cannot be always null")),
-        Schema::Boolean => (ColumnType::Boolean, false),
-        Schema::Int | Schema::TimeMillis => (ColumnType::Int, false),
-        Schema::Long | Schema::TimeMicros => (ColumnType::Long, false),
-        Schema::Float => (ColumnType::Float, false),
-        Schema::Double => (ColumnType::Double, false),
-        Schema::String | Schema::Enum(_) | Schema::Uuid(UuidSchema::String) => {
-            (ColumnType::String, false)
-        }
-        Schema::Uuid(_)
-        | Schema::Bytes
-        | Schema::Fixed(_)
-        | Schema::Duration(_)
-        | Schema::BigDecimal => (ColumnType::Binary, false),
-        Schema::Date => (ColumnType::Date, false),
-        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
-            (ColumnType::Timestamp, false)
-        }
-        Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => (ColumnType::TimestampNtz, false),
-        Schema::Decimal(d) => (
-            ColumnType::Decimal {
-                precision: d.precision,
-                scale: d.scale,
-            },
-            false,
-        ),
-        Schema::Array(a) => {
-            let (element, contains_null) = column_type(root, &a.items, ns, &format!("{path}[]"))?;
-            (
-                ColumnType::Array {
-                    element: Box::new(element),
-                    contains_null,
-                },
-                false,
-            )
-        }
-        Schema::Map(m) => {
-            let (value, contains_null) = column_type(root, &m.types, ns, &format!("{path}{{}}"))?;
-            (
-                ColumnType::Map {
-                    value: Box::new(value),
-                    contains_null,
-                },
-                false,
-            )
-        }
-        Schema::Record(r) => {
-            let inner_ns = r.name.namespace().or(ns);
-            let mut columns = Vec::with_capacity(r.fields.len());
-            for field in &r.fields {
-                let (data_type, nullable) = column_type(
-                    root,
-                    &field.schema,
-                    inner_ns,
-                    &format!("{path}.{}", field.name),
-                )?;
-                columns.push(Column {
-                    name: field.name.clone(),
-                    data_type,
-                    nullable,
-                });
+            Schema::Null => return Err(format!("{path}: a column cannot be always null")),
+            Schema::Boolean => (ColumnType::Boolean, false),
+            Schema::Int | Schema::TimeMillis => (ColumnType::Int, false),
+            Schema::Long | Schema::TimeMicros => (ColumnType::Long, false),
+            Schema::Float => (ColumnType::Float, false),
+            Schema::Double => (ColumnType::Double, false),
+            Schema::String | Schema::Enum(_) | Schema::Uuid(UuidSchema::String) => {
+                (ColumnType::String, false)
             }
-            (ColumnType::Struct(columns), false)
-        }
-    })
+            Schema::Uuid(_)
+            | Schema::Bytes
+            | Schema::Fixed(_)
+            | Schema::Duration(_)
+            | Schema::BigDecimal => (ColumnType::Binary, false),
+            Schema::Date => (ColumnType::Date, false),
+            Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
+                (ColumnType::Timestamp, false)
+            }
+            Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => (ColumnType::TimestampNtz, false),
+            Schema::Decimal(d) => (
+                ColumnType::Decimal {
+                    precision: d.precision,
+                    scale: d.scale,
+                },
+                false,
+            ),
+            Schema::Array(a) => {
+                let (element, contains_null) =
+                    self.column_type(&a.items, ns, &format!("{path}[]"))?;
+                (
+                    ColumnType::Array {
+                        element: Box::new(element),
+                        contains_null,
+                    },
+                    false,
+                )
+            }
+            Schema::Map(m) => {
+                let (value, contains_null) =
+                    self.column_type(&m.types, ns, &format!("{path}{{}}"))?;
+                (
+                    ColumnType::Map {
+                        value: Box::new(value),
+                        contains_null,
+                    },
+                    false,
+                )
+            }
+            Schema::Record(r) => {
+                if self.expanding.contains(&r.name) {
+                    return Err(recursive(path, &r.name));
+                }
+                self.expanding.push(r.name.clone());
+                let inner_ns = r.name.namespace().or(ns);
+                let mut columns = Vec::with_capacity(r.fields.len());
+                for field in &r.fields {
+                    let (data_type, nullable) = self.column_type(
+                        &field.schema,
+                        inner_ns,
+                        &format!("{path}.{}", field.name),
+                    )?;
+                    columns.push(Column {
+                        name: field.name.clone(),
+                        data_type,
+                        nullable,
+                    });
+                }
+                self.expanding.pop();
+                (ColumnType::Struct(columns), false)
+            }
+        })
+    }
+}
+
+fn recursive(path: &str, name: &Name) -> String {
+    format!(
+        "{path}: type {} contains itself; a table row cannot be recursive (a Delta table's schema is a tree)",
+        name.fullname(None)
+    )
 }
 
 /// Whether Delta can widen `old` to `new` in place (the type-widening table feature).
@@ -223,9 +257,13 @@ pub fn evolution(old: &AvroSchema, new: &AvroSchema, partition_columns: &[String
         (_, Err(e)) => return vec![format!("the new schema cannot be a table: {e}")],
     };
     let mut problems = Vec::new();
+    let old_by_name: HashMap<&str, &Column> =
+        old_columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let new_by_name: HashMap<&str, &Column> =
+        new_columns.iter().map(|c| (c.name.as_str(), c)).collect();
     for partition in partition_columns {
-        let old_col = old_columns.iter().find(|c| &c.name == partition);
-        let new_col = new_columns.iter().find(|c| &c.name == partition);
+        let old_col = old_by_name.get(partition.as_str());
+        let new_col = new_by_name.get(partition.as_str());
         match (old_col, new_col) {
             (Some(o), Some(n)) if o != n => problems.push(format!(
                 "partition column `{partition}` changes from {}{} to {}{}: partition columns cannot change",
@@ -257,13 +295,17 @@ fn compare(
     partitions: &[String],
     problems: &mut Vec<String>,
 ) {
-    let is_partition = |name: &str| prefix.is_empty() && partitions.iter().any(|p| p == name);
+    let partitions: HashSet<&str> = partitions.iter().map(String::as_str).collect();
+    let is_partition = |name: &str| prefix.is_empty() && partitions.contains(name);
+    // Looked up by name: records may have tens of thousands of columns.
+    let new_by_name: HashMap<&str, &Column> = new.iter().map(|n| (n.name.as_str(), n)).collect();
+    let old_names: HashSet<&str> = old.iter().map(|o| o.name.as_str()).collect();
     for o in old {
         let path = format!("{prefix}{}", o.name);
         if is_partition(&o.name) {
             continue;
         }
-        match new.iter().find(|n| n.name == o.name) {
+        match new_by_name.get(o.name.as_str()) {
             None if !o.nullable => problems.push(format!(
                 "column `{path}` ({}, not null) is dropped: every row must hold it, so Delta cannot write rows without it",
                 o.data_type
@@ -280,7 +322,7 @@ fn compare(
         }
     }
     for n in new {
-        if !old.iter().any(|o| o.name == n.name) && !n.nullable {
+        if !old_names.contains(n.name.as_str()) && !n.nullable {
             problems.push(format!(
                 "column `{prefix}{}` ({}) is added as non-null: rows already in the table have no value for it; make it nullable (a union with null)",
                 n.name, n.data_type
@@ -373,6 +415,45 @@ mod tests {
         let err = columns(&record(r#"{"name":"u","type":["int","string"]}"#)).expect_err("union");
         assert!(err.starts_with("$.u: a union of several types"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn recursive_rows_are_refused_with_the_path() {
+        // D1 of the catalog probe: this used to overflow the stack and abort the process.
+        let list = record(
+            r#"{"name":"v","type":"int"},{"name":"next","type":["null","Row"],"default":null}"#,
+        );
+        let err = columns(&list).expect_err("recursive");
+        assert!(
+            err.starts_with("$.next: type Row contains itself; a table row cannot be recursive"),
+            "{err}"
+        );
+        let nested = AvroSchema::parse(
+            r#"{"type":"record","name":"Tree","fields":[{"name":"root","type":{"type":"record","name":"Node",
+                "fields":[{"name":"children","type":{"type":"array","items":"Node"}}]}}]}"#,
+            "tree",
+        )
+        .expect("parses");
+        let err = columns(&nested).expect_err("recursive");
+        assert!(
+            err.starts_with("$.root.children[]: type Node contains itself"),
+            "{err}"
+        );
+        // Checked against a table, as the registry does: a reason, not a crash.
+        let found = evolution(&record(BASE), &list, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("the new schema cannot be a table: $.next"),
+            "{found:?}"
+        );
+        // A type used twice without recursion is fine.
+        let twice = AvroSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"record","name":"P","fields":[{"name":"x","type":"int"}]}},
+                {"name":"b","type":"P"}]}"#,
+            "twice",
+        )
+        .expect("parses");
+        assert_eq!(columns(&twice).map(|c| c.len()), Ok(2));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum VersionOutcome {
     UnknownProduct,
     /// That Delta version was already recorded with different content.
     Conflict(TableVersion),
+    /// A count does not fit the store (request bodies are checked first, so this is a
+    /// caller that skipped the checks).
+    OutOfRange,
 }
 
 const READ: &str = "read the catalog";
@@ -279,21 +282,40 @@ impl Store {
                 VersionOutcome::Conflict(existing)
             });
         }
-        sqlx::query(
+        let (Ok(rows), Ok(bytes)) = (i64::try_from(version.rows), i64::try_from(version.bytes))
+        else {
+            // Request bodies are checked before they get here; never store a clamped count.
+            return Ok(VersionOutcome::OutOfRange);
+        };
+        // Two writers (or a writer's retry) may post the same version at once: on Postgres
+        // both can pass the check above, so the insert itself must tolerate the race.
+        let inserted = sqlx::query(
             "INSERT INTO table_versions (product_id, delta_version, row_count, byte_count, schema_id, \
-             offsets_json, committed_at, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             offsets_json, committed_at, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (product_id, delta_version) DO NOTHING",
         )
         .bind(id.as_str())
         .bind(version.version)
-        .bind(i64::try_from(version.rows).unwrap_or(i64::MAX))
-        .bind(i64::try_from(version.bytes).unwrap_or(i64::MAX))
+        .bind(rows)
+        .bind(bytes)
         .bind(version.schema_id.map(i64::from))
         .bind(json_text(&version.offsets))
         .bind(version.committed_at_ms)
         .bind(now_ms())
         .execute(&mut *tx)
         .await
-        .map_err(db("store a table version"))?;
+        .map_err(db("store a table version"))?
+        .rows_affected();
+        if inserted == 0 {
+            let existing = Self::table_version_in(&mut tx, id, Some(version.version)).await?;
+            return Ok(match existing {
+                Some(existing) if existing == *version => VersionOutcome::Recorded(existing),
+                Some(existing) => VersionOutcome::Conflict(existing),
+                // The row that stopped the insert is gone again: it cannot be, as versions
+                // are never deleted.
+                None => return Err(db("store a table version")(sqlx::Error::RowNotFound)),
+            });
+        }
         Self::audit(
             &mut tx,
             audit,

@@ -141,7 +141,9 @@ impl Store {
                 reason: "the catalog database must be sqlite://... or postgres://...".to_owned(),
             });
         };
-        let mut options = AnyPoolOptions::new();
+        // While the database is away a request waits this long for a connection, then
+        // answers 503: callers hear at once, not after sqlx's default 30 s.
+        let mut options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(3));
         if url.contains(":memory:") {
             // Each SQLite memory connection is its own database: keep exactly one.
             options = options.max_connections(1).min_connections(1);

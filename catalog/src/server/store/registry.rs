@@ -10,8 +10,9 @@ use sqlx::any::AnyRow;
 
 use super::{Audit, Store, Tx, db, from_json_text, get, json_text, now_ms};
 use crate::error::Result;
-use crate::model::SchemaId;
+pub(crate) use crate::model::registry::MAX_VERSION;
 use crate::model::registry::SchemaReference;
+pub(crate) use crate::model::{MAX_SCHEMA_ID, SchemaId};
 
 /// A registry mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,7 +85,7 @@ pub struct StoredVersion {
 }
 
 /// A product table that a subject's schemas must fit (cross-surface compatibility).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableBinding {
     /// The product, `<domain>.<product>`.
     pub product: String,
@@ -96,7 +97,7 @@ pub struct TableBinding {
 }
 
 /// What a registration must be checked against.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RegisterContext {
     /// The level in force for the subject.
     pub level: Level,
@@ -104,8 +105,8 @@ pub struct RegisterContext {
     pub earlier: Vec<(StoredVersion, Vec<String>)>,
     /// The texts of the candidate's references, definitions first.
     pub candidate_references: Vec<String>,
-    /// The table the subject feeds, if any.
-    pub table: Option<TableBinding>,
+    /// The tables the subject feeds.
+    pub tables: Vec<TableBinding>,
 }
 
 /// What a registration did.
@@ -133,6 +134,9 @@ pub enum RegisterOutcome {
     MissingReference(String),
     /// The checks refused the schema.
     Refused(Vec<String>),
+    /// Every schema id up to [`MAX_SCHEMA_ID`] has been handed out (or imported past), or
+    /// the subject has used every version number up to [`MAX_VERSION`]: says which.
+    Exhausted(String),
 }
 
 /// The outcome of a delete.
@@ -205,16 +209,23 @@ fn fingerprint(candidate: &Candidate) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn schema_id(id: i64) -> SchemaId {
-    // Ids come from our own sequence, which starts at 1 and grows by one.
-    SchemaId::try_from(id).unwrap_or(SchemaId::MAX)
+/// A stored id as the API hands it out. Ids are handed out and imported only in
+/// `[1, MAX_SCHEMA_ID]`; a row outside it is refused, never clamped onto another schema's id.
+fn schema_id(id: i64) -> Result<SchemaId> {
+    SchemaId::try_from(id)
+        .ok()
+        .filter(|id| (1..=MAX_SCHEMA_ID).contains(id))
+        .ok_or_else(|| crate::Error::Store {
+            operation: READ,
+            source: sqlx::Error::Decode(format!("schema id {id} is out of range").into()),
+        })
 }
 
 const READ: &str = "read the registry";
 
 fn schema_from_row(row: &AnyRow) -> Result<StoredSchema> {
     Ok(StoredSchema {
-        id: schema_id(get(row, "id", READ)?),
+        id: schema_id(get(row, "id", READ)?)?,
         schema_type: get(row, "schema_type", READ)?,
         text: get(row, "schema_text", READ)?,
         references: from_json_text(&get::<String>(row, "references_json", READ)?),
@@ -230,10 +241,10 @@ fn version_from_row(row: &AnyRow) -> Result<StoredVersion> {
     })
 }
 
-/// The boxed future of [`Store::reference_texts`], which recurses.
-type ReferenceTexts<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Result<Vec<String>, String>>> + Send + 'a>,
->;
+/// The longest chain of references resolved (a schema referencing one referencing one ...).
+const MAX_REFERENCE_DEPTH: usize = 32;
+/// The most schemas one schema may reference, directly or through theirs.
+const MAX_REFERENCED_SCHEMAS: usize = 1_000;
 
 const VERSION_COLUMNS: &str = "SELECT v.subject, v.version, v.deleted, s.id, s.schema_type, \
     s.schema_text, s.references_json FROM subject_versions v JOIN schemas s ON s.id = v.schema_id";
@@ -264,52 +275,128 @@ impl Store {
             .collect()
     }
 
-    /// The texts of the schemas `references` name, definitions before uses; `Err` names
-    /// a reference that does not resolve.
-    fn reference_texts<'a>(
-        tx: &'a mut Tx,
-        references: &'a [SchemaReference],
-    ) -> ReferenceTexts<'a> {
-        Box::pin(async move {
-            let mut out = Vec::new();
-            let mut seen = HashSet::new();
-            for r in references {
-                let version: Option<StoredVersion> = {
-                    let query = if r.version == -1 {
-                        format!(
-                            "{VERSION_COLUMNS} WHERE v.subject = $1 AND v.deleted = 0 ORDER BY v.version DESC LIMIT 1"
-                        )
-                    } else {
-                        format!("{VERSION_COLUMNS} WHERE v.subject = $1 AND v.version = $2")
-                    };
-                    let mut q = sqlx::query(&query).bind(&r.subject);
-                    if r.version != -1 {
-                        q = q.bind(r.version);
-                    }
-                    q.fetch_optional(&mut **tx)
-                        .await
-                        .map_err(db(READ))?
-                        .as_ref()
-                        .map(version_from_row)
-                        .transpose()?
-                };
-                let Some(version) = version else {
-                    return Ok(Err(format!(
-                        "reference {} points at subject '{}' version {}, which does not exist",
-                        r.name, r.subject, r.version
-                    )));
-                };
-                if !seen.insert(version.schema.id) {
-                    continue;
+    /// The version a reference names; `None` if there is none. `-1` (in references stored
+    /// before they were pinned at registration) means the newest live version.
+    async fn referenced_version(tx: &mut Tx, r: &SchemaReference) -> Result<Option<StoredVersion>> {
+        let query = if r.version == -1 {
+            format!(
+                "{VERSION_COLUMNS} WHERE v.subject = $1 AND v.deleted = 0 ORDER BY v.version DESC LIMIT 1"
+            )
+        } else {
+            format!("{VERSION_COLUMNS} WHERE v.subject = $1 AND v.version = $2")
+        };
+        let mut q = sqlx::query(&query).bind(&r.subject);
+        if r.version != -1 {
+            q = q.bind(r.version);
+        }
+        q.fetch_optional(&mut **tx)
+            .await
+            .map_err(db(READ))?
+            .as_ref()
+            .map(version_from_row)
+            .transpose()
+    }
+
+    /// The texts of the schemas `references` name, directly or through their own references,
+    /// each once, definitions before uses; `Err` says why they cannot be resolved (a missing
+    /// version, a cycle, too deep or too many).
+    ///
+    /// One walk with one visited set: a schema reached twice is resolved once, and a schema
+    /// reached again while its own references are being resolved is a cycle (possible only
+    /// through `-1` references stored before registration pinned them).
+    async fn reference_texts(
+        tx: &mut Tx,
+        references: &[SchemaReference],
+    ) -> Result<Result<Vec<String>, String>> {
+        struct Frame {
+            /// The schema whose references these are; `None` for the caller's own.
+            schema: Option<(SchemaId, String)>,
+            references: Vec<SchemaReference>,
+            next: usize,
+        }
+        let mut done: HashSet<SchemaId> = HashSet::new();
+        let mut resolving: HashSet<SchemaId> = HashSet::new();
+        let mut out = Vec::new();
+        let mut stack = vec![Frame {
+            schema: None,
+            references: references.to_vec(),
+            next: 0,
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some(r) = top.references.get(top.next).cloned() else {
+                if let Some(Frame {
+                    schema: Some((id, text)),
+                    ..
+                }) = stack.pop()
+                {
+                    resolving.remove(&id);
+                    done.insert(id);
+                    out.push(text);
                 }
-                match Self::reference_texts(tx, &version.schema.references).await? {
-                    Ok(nested) => out.extend(nested),
-                    Err(missing) => return Ok(Err(missing)),
-                }
-                out.push(version.schema.text);
+                continue;
+            };
+            top.next += 1;
+            let Some(version) = Self::referenced_version(tx, &r).await? else {
+                return Ok(Err(format!(
+                    "reference {} points at subject '{}' version {}, which does not exist",
+                    r.name, r.subject, r.version
+                )));
+            };
+            let id = version.schema.id;
+            if done.contains(&id) {
+                continue;
             }
-            Ok(Ok(out))
-        })
+            if resolving.contains(&id) {
+                return Ok(Err(format!(
+                    "reference {} (subject '{}' version {}) leads back to a schema that references it; references cannot form a cycle",
+                    r.name, r.subject, r.version
+                )));
+            }
+            if stack.len() > MAX_REFERENCE_DEPTH {
+                return Ok(Err(format!(
+                    "references nest more than {MAX_REFERENCE_DEPTH} deep (at {} in subject '{}')",
+                    r.name, r.subject
+                )));
+            }
+            if done.len() + resolving.len() >= MAX_REFERENCED_SCHEMAS {
+                return Ok(Err(format!(
+                    "the schema references more than {MAX_REFERENCED_SCHEMAS} schemas, directly or through theirs"
+                )));
+            }
+            resolving.insert(id);
+            stack.push(Frame {
+                schema: Some((id, version.schema.text)),
+                references: version.schema.references,
+                next: 0,
+            });
+        }
+        Ok(Ok(out))
+    }
+
+    /// Pins every `-1` ("latest") reference of `candidate` to the version that is newest
+    /// now, so that what a schema id stands for never changes when a referenced subject moves
+    /// on (and references cannot form cycles); `Err` names one that does not resolve.
+    pub async fn pin_references(&self, candidate: &mut Candidate) -> Result<Result<(), String>> {
+        if candidate.references.iter().all(|r| r.version != -1) {
+            return Ok(Ok(()));
+        }
+        let mut tx = self.begin().await?;
+        for r in &mut candidate.references {
+            if r.version != -1 {
+                continue;
+            }
+            match Self::referenced_version(&mut tx, r).await? {
+                Some(v) => r.version = v.version,
+                None => {
+                    return Ok(Err(format!(
+                        "reference {} points at subject '{}', which has no live version",
+                        r.name, r.subject
+                    )));
+                }
+            }
+        }
+        tx.commit().await.map_err(db("finish a read"))?;
+        Ok(Ok(()))
     }
 
     async fn setting(tx: &mut Tx, scope: &str, column: &str) -> Result<Option<String>> {
@@ -341,53 +428,65 @@ impl Store {
         Ok(value.and_then(|v| Mode::parse(&v)).unwrap_or_default())
     }
 
-    /// The product table a subject's schemas must fit: `<product>-table` subjects are the
-    /// table's own row schema; `<topic>-value` subjects of a stream a sink writes into a
-    /// table must fit that table too.
-    async fn table_binding(tx: &mut Tx, subject: &str) -> Result<Option<TableBinding>> {
-        let port = if let Some(product) = subject.strip_suffix("-table") {
+    /// The product tables a subject's schemas must fit: a `<product>-table` subject is the
+    /// table's own row schema; the `<topic>-value` subject of a stream that sinks write into
+    /// tables must fit each of those tables. Only the topic's own domain can feed a table
+    /// from it: a binding another domain declared (refused since, but possibly stored) is
+    /// ignored, so no domain has a say over another's schemas.
+    async fn table_bindings(tx: &mut Tx, subject: &str) -> Result<Vec<TableBinding>> {
+        let ports = if let Some(product) = subject.strip_suffix("-table") {
             sqlx::query(
                 "SELECT product_id, partition_columns_json FROM table_ports WHERE product_id = $1",
             )
             .bind(product)
-            .fetch_optional(&mut **tx)
+            .fetch_all(&mut **tx)
             .await
             .map_err(db(READ))?
         } else if let Some(topic) = subject.strip_suffix("-value") {
-            sqlx::query(
+            let domain = topic.split_once('.').map_or(topic, |(d, _)| d);
+            let rows = sqlx::query(
                 "SELECT product_id, partition_columns_json FROM table_ports WHERE source_topic = $1 \
-                 ORDER BY product_id LIMIT 1",
+                 ORDER BY product_id",
             )
             .bind(topic)
-            .fetch_optional(&mut **tx)
+            .fetch_all(&mut **tx)
             .await
-            .map_err(db(READ))?
-        } else {
-            None
-        };
-        let Some(port) = port else {
-            return Ok(None);
-        };
-        let product: String = get(&port, "product_id", READ)?;
-        let partition_columns =
-            from_json_text(&get::<String>(&port, "partition_columns_json", READ)?);
-        let current = match Self::versions_in(tx, &table_subject(&product), false)
-            .await?
-            .pop()
-        {
-            Some(v) => {
-                let refs = Self::reference_texts(tx, &v.schema.references)
-                    .await?
-                    .unwrap_or_default();
-                Some((v.schema, refs))
+            .map_err(db(READ))?;
+            let mut own = Vec::with_capacity(rows.len());
+            for row in rows {
+                let product: String = get(&row, "product_id", READ)?;
+                if product.split_once('.').is_some_and(|(d, _)| d == domain) {
+                    own.push(row);
+                }
             }
-            None => None,
+            own
+        } else {
+            Vec::new()
         };
-        Ok(Some(TableBinding {
-            product,
-            partition_columns,
-            current,
-        }))
+        let mut bindings = Vec::with_capacity(ports.len());
+        for port in ports {
+            let product: String = get(&port, "product_id", READ)?;
+            let partition_columns =
+                from_json_text(&get::<String>(&port, "partition_columns_json", READ)?);
+            let current = match Self::versions_in(tx, &table_subject(&product), false)
+                .await?
+                .pop()
+            {
+                Some(v) => {
+                    let refs = Self::reference_texts(tx, &v.schema.references)
+                        .await?
+                        .unwrap_or_default();
+                    Some((v.schema, refs))
+                }
+                None => None,
+            };
+            bindings.push(TableBinding {
+                product,
+                partition_columns,
+                current,
+            });
+        }
+        Ok(bindings)
     }
 
     async fn context_in(
@@ -410,7 +509,7 @@ impl Store {
             level: Self::level_in(tx, subject).await?,
             earlier,
             candidate_references,
-            table: Self::table_binding(tx, subject).await?,
+            tables: Self::table_bindings(tx, subject).await?,
         }))
     }
 
@@ -463,7 +562,7 @@ impl Store {
             .map_err(db(READ))?;
             if let Some(version) = held {
                 return Ok(RegisterOutcome::Existing {
-                    id: schema_id(id),
+                    id: schema_id(id)?,
                     version,
                 });
             }
@@ -489,13 +588,18 @@ impl Store {
             return Ok(RegisterOutcome::Refused(reasons));
         }
         let id = match (existing, import) {
-            (Some(id), Some((wanted, _))) if schema_id(id) != wanted => {
+            (Some(id), Some((wanted, _))) if schema_id(id)? != wanted => {
                 return Ok(RegisterOutcome::ImportRefused(format!(
                     "this schema is registered with id {id} already, not {wanted}"
                 )));
             }
             (Some(id), _) => id,
             (None, Some((wanted, _))) => {
+                if !(1..=MAX_SCHEMA_ID).contains(&wanted) {
+                    return Ok(RegisterOutcome::ImportRefused(format!(
+                        "schema id {wanted} is out of range: ids are in [1, {MAX_SCHEMA_ID}]"
+                    )));
+                }
                 let wanted = i64::from(wanted);
                 let taken = sqlx::query("SELECT 1 FROM schemas WHERE id = $1")
                     .bind(wanted)
@@ -522,11 +626,21 @@ impl Store {
             }
             (None, None) => {
                 let id = Self::next_value(&mut tx, "schema_id").await?;
+                if id > i64::from(MAX_SCHEMA_ID) {
+                    return Ok(RegisterOutcome::Exhausted(format!(
+                        "every schema id up to {MAX_SCHEMA_ID} has been handed out"
+                    )));
+                }
                 Self::insert_schema(&mut tx, id, candidate, &print).await?;
                 id
             }
         };
         let version = match import.and_then(|(_, v)| v) {
+            Some(v) if !(1..=MAX_VERSION).contains(&v) => {
+                return Ok(RegisterOutcome::ImportRefused(format!(
+                    "version {v} is out of range: versions are in [1, {MAX_VERSION}]"
+                )));
+            }
             Some(v) => {
                 let taken = sqlx::query(
                     "SELECT 1 FROM subject_versions WHERE subject = $1 AND version = $2",
@@ -553,6 +667,11 @@ impl Store {
             .and_then(|row| row.try_get(0))
             .map_err(db("number a subject version"))?,
         };
+        if version > MAX_VERSION {
+            return Ok(RegisterOutcome::Exhausted(format!(
+                "subject '{subject}' has used every version number up to {MAX_VERSION}"
+            )));
+        }
         sqlx::query(
             "INSERT INTO subject_versions (subject, version, schema_id, deleted, created_at) \
              VALUES ($1, $2, $3, 0, $4)",
@@ -572,7 +691,7 @@ impl Store {
         .await?;
         tx.commit().await.map_err(db("commit a registration"))?;
         Ok(RegisterOutcome::Registered {
-            id: schema_id(id),
+            id: schema_id(id)?,
             version,
         })
     }
@@ -750,7 +869,7 @@ impl Store {
         }
         let rows = q.fetch_all(&mut **tx).await.map_err(db(READ))?;
         rows.iter()
-            .map(|r| Ok(schema_id(r.try_get(0).map_err(db(READ))?)))
+            .map(|r| schema_id(r.try_get(0).map_err(db(READ))?))
             .collect()
     }
 
@@ -906,6 +1025,9 @@ impl Store {
     ) -> Result<Option<String>> {
         let column_name = column.column();
         let mut tx = self.begin().await?;
+        // Read, then write: take the registry's lock first (SQLite cannot upgrade a read
+        // lock while another writer holds the database, and modes decide registrations).
+        Self::lock(&mut tx, "registry").await?;
         let previous = Self::setting(&mut tx, scope, column_name).await?;
         let statement = format!(
             "INSERT INTO registry_config (scope, {column_name}) VALUES ($1, $2) \
