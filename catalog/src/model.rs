@@ -298,6 +298,7 @@ pub mod registry {
     /// `POST /subjects/{subject}/versions` and `POST /subjects/{subject}` bodies.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+    #[cfg_attr(feature = "server", schemars(example = register_example()))]
     #[serde(rename_all = "camelCase")]
     pub struct RegisterSchema {
         /// The schema text.
@@ -314,6 +315,15 @@ pub mod registry {
         /// The version to register as; only in IMPORT mode.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub version: Option<i64>,
+    }
+
+    /// A registration body that works, for the API description (and the testers that
+    /// generate requests from it).
+    #[cfg(feature = "server")]
+    fn register_example() -> serde_json::Value {
+        serde_json::json!({
+            "schema": r#"{"type":"record","name":"Played","namespace":"mesh.songs","fields":[{"name":"song_id","type":"long"}]}"#
+        })
     }
 
     /// `POST /compatibility/...` answer.

@@ -1,7 +1,9 @@
 """Exercise our catalog with python confluent-kafka's SchemaRegistryClient, AvroSerializer and
 AvroDeserializer, as a Confluent user would. Prints one JSON document of what it saw.
 
-usage: registry_client.py REGISTRY_URL SUBJECT_PREFIX
+usage: registry_client.py REGISTRY_URL SUBJECT_PREFIX [CA_FILE]
+
+With CA_FILE (for an https:// registry) the client trusts only that certificate authority.
 """
 import json
 import sys
@@ -12,6 +14,9 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 url, prefix = sys.argv[1], sys.argv[2]
+conf = {"url": url}
+if len(sys.argv) > 3:
+    conf["ssl.ca.location"] = sys.argv[3]
 topic = f"{prefix}.played"
 subject = f"{topic}-value"
 
@@ -30,7 +35,7 @@ BREAKING = json.dumps({"type": "record", "name": "Played", "namespace": "mesh.py
     {"name": "device", "type": "string", "default": "unknown"},
 ]})
 
-client = SchemaRegistryClient({"url": url})
+client = SchemaRegistryClient(conf)
 out = {}
 
 

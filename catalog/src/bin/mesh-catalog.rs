@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use catalog::server::{Auth, Catalog, ServeOptions};
+use catalog::server::{Auth, Catalog, RateLimit, ServeOptions};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -73,6 +73,13 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish once shutdown begins.
     #[arg(long, env = "MESH_CATALOG_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
     drain_timeout_secs: u64,
+    /// Requests per second each caller (bearer token, or address without one) may make;
+    /// past it requests get 429 with Retry-After. Unlimited when absent.
+    #[arg(long, env = "MESH_CATALOG_RATE_LIMIT")]
+    rate_limit: Option<f64>,
+    /// Requests a caller may make at once after being idle (default: the rate limit).
+    #[arg(long, env = "MESH_CATALOG_RATE_BURST", requires = "rate_limit")]
+    rate_burst: Option<u32>,
 }
 
 #[tokio::main]
@@ -101,6 +108,17 @@ async fn main() -> anyhow::Result<()> {
             redact(&args.database)
         )
     })?;
+    let catalog = match args.rate_limit {
+        Some(rate) if rate > 0.0 && rate.is_finite() => {
+            let mut limit = RateLimit::per_second(rate);
+            if let Some(burst) = args.rate_burst {
+                limit.burst = burst.max(1);
+            }
+            catalog.with_rate_limit(limit)
+        }
+        Some(rate) => bail!("--rate-limit must be a positive number of requests per second, not {rate}"),
+        None => catalog,
+    };
     let mut options = ServeOptions::default();
     options.max_connections = args.max_connections;
     options.header_read_timeout = Duration::from_secs(args.header_timeout_secs);

@@ -50,7 +50,8 @@ pub(super) fn routes() -> Api {
                 "Create or update a domain (admin, or the domain's own token)",
             )
             .body::<Domain>()
-            .answers::<Domain>(),
+            .answers::<Domain>()
+            .link("domain", "get", "/api/v1/domains/{name}", &[("name", "$request.path.name")]),
         )
         .get(
             "/products",
@@ -71,7 +72,12 @@ pub(super) fn routes() -> Api {
             put_product,
             Doc::new(TAG, "Create or replace a data product with its ports")
                 .body::<DataProduct>()
-                .answers::<DataProduct>(),
+                .answers::<DataProduct>()
+                .link("product", "get", "/api/v1/products/{id}", &[("id", "$request.path.id")])
+                .link("register_version", "post", "/api/v1/products/{id}/versions", &[("id", "$request.path.id")])
+                .link("versions", "get", "/api/v1/products/{id}/versions", &[("id", "$request.path.id")])
+                .link("grant", "post", "/api/v1/products/{id}/grants", &[("id", "$request.path.id")])
+                .link("health", "get", "/api/v1/products/{id}/health", &[("id", "$request.path.id")]),
         )
         .get(
             "/products/{id}/versions",
@@ -84,7 +90,14 @@ pub(super) fn routes() -> Api {
             post_version,
             Doc::new(TAG, "Register a version of a product's table")
                 .body::<TableVersion>()
-                .answers::<TableVersion>(),
+                .answers::<TableVersion>()
+                .link(
+                    "version",
+                    "get",
+                    "/api/v1/products/{id}/versions/{version}",
+                    &[("id", "$request.path.id"), ("version", "$response.body#/version")],
+                )
+                .link("health", "get", "/api/v1/products/{id}/health", &[("id", "$request.path.id")]),
         )
         .get(
             "/products/{id}/versions/{version}",
@@ -105,7 +118,19 @@ pub(super) fn routes() -> Api {
             post_grant,
             Doc::new(TAG, "Grant a consumer domain read access to a product")
                 .body::<GrantRequest>()
-                .answers::<Grant>(),
+                .answers::<Grant>()
+                .link(
+                    "grant",
+                    "get",
+                    "/api/v1/products/{id}/grants/{domain}",
+                    &[("id", "$request.path.id"), ("domain", "$response.body#/consumer_domain")],
+                )
+                .link(
+                    "revoke",
+                    "delete",
+                    "/api/v1/products/{id}/grants/{domain}",
+                    &[("id", "$request.path.id"), ("domain", "$response.body#/consumer_domain")],
+                ),
         )
         .get(
             "/products/{id}/grants/{domain}",
@@ -135,7 +160,8 @@ pub(super) fn routes() -> Api {
             put_heads,
             Doc::new(TAG, "Report the newest offsets of a stream's partitions")
                 .body::<Vec<StreamHead>>()
-                .answers::<Vec<StreamHead>>(),
+                .answers::<Vec<StreamHead>>()
+                .link("heads", "get", "/api/v1/streams/{topic}/heads", &[("topic", "$request.path.topic")]),
         )
         .get(
             "/streams/{topic}/heads",

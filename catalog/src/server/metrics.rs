@@ -35,6 +35,8 @@ pub(crate) struct Metrics {
 struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
+    /// Requests refused by the rate limit, by caller (`domain:<name>`, `admin`, `anonymous`).
+    rate_limited: BTreeMap<String, u64>,
 }
 
 impl Metrics {
@@ -53,6 +55,13 @@ impl Metrics {
             .unwrap_or(BUCKETS.len());
         h.counts[slot] += 1;
         h.sum += seconds;
+    }
+
+    /// Counts a request the rate limit refused.
+    pub(crate) fn rate_limited(&self, caller: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            *inner.rate_limited.entry(caller.to_owned()).or_default() += 1;
+        }
     }
 
     /// The Prometheus text exposition of every counter.
@@ -97,6 +106,16 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "mesh_catalog_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        out.push_str(
+            "# HELP mesh_catalog_rate_limited_total Requests refused by the rate limit, by caller.\n",
+        );
+        out.push_str("# TYPE mesh_catalog_rate_limited_total counter\n");
+        for (caller, n) in &inner.rate_limited {
+            let _ = writeln!(
+                out,
+                "mesh_catalog_rate_limited_total{{caller=\"{caller}\"}} {n}"
             );
         }
         out

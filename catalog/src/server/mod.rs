@@ -10,6 +10,7 @@ mod error;
 mod governance;
 mod metrics;
 mod openapi;
+mod ratelimit;
 mod registry;
 mod security;
 mod serve;
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 use crate::error::Result;
 use crate::model::registry::CONTENT_TYPE;
 use error::{ApiError, ApiResult};
+pub use ratelimit::RateLimit;
 pub use serve::ServeOptions;
 pub use store::{Backend, Store};
 
@@ -76,6 +78,8 @@ struct Inner {
     /// Permits for CPU-heavy work (parsing and checking schemas): one per core, so such
     /// work queues instead of taking every core from the requests that wait on I/O.
     heavy: tokio::sync::Semaphore,
+    /// Requests per second per caller, when limited.
+    limiter: Option<ratelimit::Limiter>,
 }
 
 impl Catalog {
@@ -95,6 +99,23 @@ impl Catalog {
                 heavy: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 ),
+                limiter: None,
+            }),
+        }
+    }
+
+    /// The same service, limiting each caller (bearer token, or client address without
+    /// one) to `limit`: past it requests get 429 with `Retry-After`, counted in `/metrics`
+    /// as `mesh_catalog_rate_limited_total`. Call before serving.
+    #[must_use]
+    pub fn with_rate_limit(self, limit: RateLimit) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: self.inner.store.clone(),
+                auth: self.inner.auth.clone(),
+                metrics: metrics::Metrics::default(),
+                heavy: tokio::sync::Semaphore::new(self.inner.heavy.available_permits().max(1)),
+                limiter: Some(ratelimit::Limiter::new(limit)),
             }),
         }
     }
@@ -110,6 +131,10 @@ impl Catalog {
 
     pub(crate) fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
+    }
+
+    pub(crate) fn limiter(&self) -> Option<&ratelimit::Limiter> {
+        self.inner.limiter.as_ref()
     }
 
     /// Runs CPU-heavy work (parsing, compatibility checks) on the blocking pool, at most one
@@ -146,6 +171,11 @@ impl Catalog {
                 get(move || openapi_json(Arc::clone(&document))),
             )
             .fallback(not_found)
+            // Layers run outermost last-added: authentication, then the caller's rate limit.
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                ratelimit::limit,
+            ))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
                 auth::authenticate,

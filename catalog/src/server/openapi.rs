@@ -29,6 +29,23 @@ pub(crate) struct Doc {
     body: Option<SchemaFn>,
     answer: Option<SchemaFn>,
     status: u16,
+    links: Vec<Link>,
+}
+
+/// An OpenAPI link: what the answer lets a client call next, with which parameters (runtime
+/// expressions such as `$response.body#/id` or `$request.path.subject`, or constants).
+/// Stateful testers (schemathesis) chain requests along them.
+#[derive(Debug, Clone)]
+struct Link {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+/// The operation id of a route: its method and path, with separators as underscores.
+fn operation_id(method: &str, path: &str) -> String {
+    format!("{method}{}", path.replace(['/', '{', '}', '.'], "_"))
 }
 
 impl Doc {
@@ -41,7 +58,26 @@ impl Doc {
             body: None,
             answer: None,
             status: 200,
+            links: Vec::new(),
         }
+    }
+
+    /// Links the success answer to the operation `method path` (its full path, prefix
+    /// included), with `parameters` by name.
+    pub(crate) fn link(
+        mut self,
+        name: &'static str,
+        method: &'static str,
+        path: &'static str,
+        parameters: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        self.links.push(Link {
+            name,
+            method,
+            path,
+            parameters,
+        });
+        self
     }
 
     /// A query parameter and what it does.
@@ -202,10 +238,28 @@ fn document(operations: &[(&'static str, String, Doc)]) -> Value {
         if let Some(schema) = answer {
             ok["content"] = json!({ CONTENT_TYPE: { "schema": schema } });
         }
+        if !doc.links.is_empty() {
+            let links: serde_json::Map<String, Value> = doc
+                .links
+                .iter()
+                .map(|link| {
+                    let parameters: serde_json::Map<String, Value> = link
+                        .parameters
+                        .iter()
+                        .map(|(name, value)| ((*name).to_owned(), json!(value)))
+                        .collect();
+                    (
+                        link.name.to_owned(),
+                        json!({ "operationId": operation_id(link.method, link.path), "parameters": parameters }),
+                    )
+                })
+                .collect();
+            ok["links"] = Value::Object(links);
+        }
         let mut operation = json!({
             "summary": doc.summary,
             "tags": [doc.tag],
-            "operationId": format!("{method}{}", path.replace(['/', '{', '}', '.'], "_")),
+            "operationId": operation_id(method, path),
             "parameters": parameters,
             "responses": {
                 doc.status.to_string(): ok,
@@ -250,6 +304,33 @@ fn document(operations: &[(&'static str, String, Doc)]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_link_names_an_operation_and_its_parameters() {
+        let document = Catalog::openapi();
+        let mut operations = std::collections::HashMap::new();
+        for (path, methods) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in methods.as_object().into_iter().flatten() {
+                operations.insert(operation["operationId"].as_str().unwrap_or_default().to_owned(), (path.clone(), method.clone()));
+            }
+        }
+        let mut links = 0;
+        for methods in document["paths"].as_object().into_iter().flatten().map(|(_, m)| m) {
+            for operation in methods.as_object().into_iter().flatten().map(|(_, o)| o) {
+                for response in operation["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
+                    for (name, link) in response["links"].as_object().into_iter().flatten() {
+                        links += 1;
+                        let target = link["operationId"].as_str().unwrap_or_default();
+                        let (path, _) = operations.get(target).unwrap_or_else(|| panic!("link {name} names no operation: {target}"));
+                        for parameter in link["parameters"].as_object().into_iter().flatten().map(|(p, _)| p) {
+                            assert!(path.contains(&format!("{{{parameter}}}")), "link {name}: {path} has no {parameter}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(links >= 10, "{links} links");
+    }
 
     #[test]
     fn finds_path_parameters() {

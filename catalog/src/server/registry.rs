@@ -73,7 +73,29 @@ pub(super) fn routes() -> Api {
             Doc::new(TAG, "Register a schema under a subject")
                 .query("normalize", "accepted for compatibility; schemas are always compared in canonical form")
                 .body::<RegisterSchema>()
-                .answers::<RegisteredId>(),
+                .answers::<RegisteredId>()
+                .link("schema", "get", "/schemas/ids/{id}", &[("id", "$response.body#/id")])
+                .link("subjects_of_schema", "get", "/schemas/ids/{id}/subjects", &[("id", "$response.body#/id")])
+                .link("versions", "get", "/subjects/{subject}/versions", &[("subject", "$request.path.subject")])
+                .link(
+                    "latest",
+                    "get",
+                    "/subjects/{subject}/versions/{version}",
+                    &[("subject", "$request.path.subject"), ("version", "latest")],
+                )
+                .link(
+                    "compatibility",
+                    "post",
+                    "/compatibility/subjects/{subject}/versions",
+                    &[("subject", "$request.path.subject")],
+                )
+                .link("config", "put", "/config/{subject}", &[("subject", "$request.path.subject")])
+                .link(
+                    "delete_latest",
+                    "delete",
+                    "/subjects/{subject}/versions/{version}",
+                    &[("subject", "$request.path.subject"), ("version", "latest")],
+                ),
         )
         .get(
             "/subjects/{subject}/versions/{version}",

@@ -8,4 +8,5 @@ mod probe;
 mod python;
 mod registry;
 mod security;
+mod serving;
 mod support;

@@ -110,3 +110,59 @@ async fn the_openapi_document_describes_every_route() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn each_caller_is_rate_limited_with_retry_after() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let catalog = Catalog::open(&url, Auth::AdminToken(crate::support::ADMIN_TOKEN.into()))
+        .await?
+        .with_rate_limit(catalog::server::RateLimit {
+            per_second: 0.5,
+            burst: 3,
+        });
+    let r = catalog.router();
+    // The admin's own bucket pays for setting up the domain: 2 of its 3 requests.
+    let songs = crate::support::domain_token(&r, "songs").await?;
+    for _ in 0..3 {
+        let (status, _, body) = call(&r, "GET", "/subjects", None, Some(&songs)).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let request = axum::http::Request::builder()
+        .uri("/subjects")
+        .header("authorization", format!("Bearer {songs}"))
+        .body(axum::body::Body::empty())?;
+    let refused = tower::ServiceExt::oneshot(r.clone(), request).await?;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    // Probes are never limited; another caller has its own bucket.
+    for _ in 0..5 {
+        assert_eq!(call(&r, "GET", "/healthz", None, None).await?.0, StatusCode::OK);
+    }
+    let admin = Some(crate::support::ADMIN_TOKEN);
+    assert_eq!(call(&r, "GET", "/subjects", None, admin).await?.0, StatusCode::OK);
+    assert_eq!(
+        call(&r, "GET", "/subjects", None, admin).await?.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let metrics = tower::ServiceExt::oneshot(
+        r.clone(),
+        axum::http::Request::builder()
+            .uri("/metrics")
+            .body(axum::body::Body::empty())?,
+    )
+    .await?;
+    let text = String::from_utf8(axum::body::to_bytes(metrics.into_body(), 1 << 20).await?.to_vec())?;
+    assert!(
+        text.contains(r#"mesh_catalog_rate_limited_total{caller="domain:songs"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"mesh_catalog_rate_limited_total{caller="admin"} 1"#), "{text}");
+    Ok(())
+}

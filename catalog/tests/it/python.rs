@@ -144,6 +144,10 @@ async fn schemathesis_finds_no_server_errors() -> TestResult {
                 "25",
                 "--seed",
                 "1",
+                // Stateful: sequences of calls along the document's links (register a
+                // schema, then read it by id, check against it, delete it...).
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
             ])
             .env("NO_COLOR", "1")
             .output()
@@ -156,9 +160,16 @@ async fn schemathesis_finds_no_server_errors() -> TestResult {
         "schemathesis found failures:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let operations = Catalog::openapi()["paths"]
+        .as_object()
+        .map_or(0, |paths| paths.values().filter_map(|p| p.as_object()).map(|p| p.len()).sum::<usize>());
     assert!(
-        stdout.contains("Tested: 5"),
-        "not every operation was tested:\n{stdout}"
+        stdout.contains(&format!("Tested: {operations}")),
+        "not every one of the {operations} operations was tested:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Stateful (in") && stdout.contains("API Links:"),
+        "the stateful phase did not run:\n{stdout}"
     );
     Ok(())
 }
