@@ -60,6 +60,21 @@ PY
   rm -rf "$tmp"
 }
 
+# A broker that keeps its data across kill -9: crates.io tansu built with libsql (SQLite
+# storage). The prebuilt tansu above is memory-only: a restarted one has lost every topic, so
+# restart tests could not tell loss by the broker from loss by us. Built once (about 10
+# minutes on 2 cores) and cached; the build directory is dropped afterwards.
+TANSU_PERSISTENT="$CACHE/tansu-libsql/bin/tansu"
+install_tansu_persistent() {
+  if [[ -x "$TANSU_PERSISTENT" ]] && "$TANSU_PERSISTENT" --version 2>/dev/null | grep -q '0\.6\.0'; then
+    return
+  fi
+  say "building tansu 0.6.0 with SQLite storage into $CACHE/tansu-libsql (once, several minutes)"
+  cargo install --quiet --locked tansu@0.6.0 --features libsql \
+    --root "$CACHE/tansu-libsql" --target-dir "$CACHE/target-tansu"
+  rm -rf "$CACHE/target-tansu"
+}
+
 install_python() {
   local want have=""
   want="$(sha256_of scripts/requirements-test.txt)"

@@ -20,18 +20,33 @@ use crate::model::{
 };
 
 /// A client of one catalog. Cheap to clone: clones share the connection pool.
+///
+/// Requests that are safe to repeat (all but creating and revoking tokens) are retried when
+/// the catalog cannot be reached or answers 5xx or 429, with backoff from 100 ms to 5 s, for
+/// at most [`CatalogClient::with_retry_for`] (default [`DEFAULT_RETRY_FOR`]): a catalog
+/// restart or a network blip does not fail a producer, a sink or a snapshot. Past that budget
+/// the last error is returned.
 #[derive(Clone)]
 pub struct CatalogClient {
     base: Url,
     http: reqwest::Client,
     token: Option<String>,
+    retry_for: Duration,
 }
+
+/// How long a client keeps retrying a request by default.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// The first pause between retries; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for CatalogClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CatalogClient")
             .field("base", &self.base.as_str())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("retry_for", &self.retry_for)
             .finish()
     }
 }
@@ -61,7 +76,16 @@ impl CatalogClient {
             base,
             http,
             token: None,
+            retry_for: DEFAULT_RETRY_FOR,
         })
+    }
+
+    /// The same client, retrying failed requests for at most `budget` (zero: never).
+    /// Default: [`DEFAULT_RETRY_FOR`].
+    #[must_use]
+    pub fn with_retry_for(mut self, budget: Duration) -> Self {
+        self.retry_for = budget;
+        self
     }
 
     /// A client of the mesh's catalog: `endpoints`' URL, with its token if one is configured.
@@ -108,6 +132,47 @@ impl CatalogClient {
         url: Url,
         body: Option<&B>,
     ) -> Result<T> {
+        let method_name = method_name(&method);
+        let body = body
+            .map(|b| {
+                serde_json::to_vec(b).map_err(|e| Error::Decode {
+                    method: method_name,
+                    path: url.path().to_owned(),
+                    reason: format!("cannot encode the request: {e}"),
+                })
+            })
+            .transpose()?;
+        // Tokens are the only resources whose creation or revocation repeated would not be
+        // the same as done once.
+        let repeatable = !url.path().contains("/api/v1/tokens");
+        let deadline = tokio::time::Instant::now() + self.retry_for;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self
+                .attempt(method.clone(), url.clone(), body.clone())
+                .await
+            {
+                Err(e)
+                    if repeatable
+                        && e.is_retriable()
+                        && tokio::time::Instant::now() + backoff < deadline =>
+                {
+                    tracing::warn!(method = method_name, path = url.path(), error = %e,
+                        retry_in_ms = backoff.as_millis() as u64, "catalog request failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<T> {
         let path = url.path().to_owned();
         let method_name = method_name(&method);
         let mut request = self
@@ -117,12 +182,7 @@ impl CatalogClient {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            let json = serde_json::to_vec(body).map_err(|e| Error::Decode {
-                method: method_name,
-                path: path.clone(),
-                reason: format!("cannot encode the request: {e}"),
-            })?;
+        if let Some(json) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(json);

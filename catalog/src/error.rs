@@ -110,11 +110,12 @@ impl Error {
         self.status() == Some(404)
     }
 
-    /// Whether trying again later may succeed (network trouble, a 5xx answer).
+    /// Whether trying again later may succeed (network trouble, a 5xx answer, a rate
+    /// limit).
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Transport { .. } => true,
-            Self::Api { status, .. } => *status >= 500,
+            Self::Api { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
     }

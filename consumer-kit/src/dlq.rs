@@ -32,11 +32,26 @@ const PINNED: &[Pinned] = &[
 /// letter: consumers that never set anything aside never create one.
 pub(crate) struct DeadLetters {
     topic: TopicName,
-    kafka: FutureProducer,
+    // Replaced when librdkafka declares it unusable (a fatal error of the idempotent
+    // producer, e.g. a restarted broker that forgot its producer id while a batch was in
+    // flight). Held only to clone it.
+    kafka: std::sync::Mutex<FutureProducer>,
     endpoints: mesh_core::Endpoints,
     config: ClientConfig,
-    created: tokio::sync::OnceCell<()>,
+    /// Whether the topic is known to exist; cleared when a write fails (a restarted broker
+    /// may have lost it), so the next write makes sure again.
+    created: std::sync::atomic::AtomicBool,
+    /// Once cancelled, a write still waiting for the broker gets [`SHUTDOWN_GRACE`], then
+    /// gives up: the event is not marked handled and is read again after a restart.
+    shutdown: Option<tokio_util::sync::CancellationToken>,
 }
+
+/// How many times a dead letter is written before the consumer gives up on it (each attempt
+/// waits up to the delivery timeout).
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// How long a dead-letter write may still wait for the broker once shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The dead-letter topic of `consumer`'s domain.
 pub fn dead_letter_topic(consumer: &DomainConsumer) -> TopicName {
@@ -51,9 +66,13 @@ impl DeadLetters {
     pub(crate) async fn open(consumer: &DomainConsumer) -> Result<Self> {
         let endpoints = consumer.endpoints();
         let topic = dead_letter_topic(consumer);
-        let settings = endpoints
-            .kafka
-            .client_settings(&[("client.id", "mesh-dlq")], PINNED)?;
+        let settings = endpoints.kafka.client_settings(
+            &[
+                ("client.id", "mesh-dlq"),
+                ("message.timeout.ms", mesh_core::config::DELIVERY_TIMEOUT_MS),
+            ],
+            PINNED,
+        )?;
         let mut config = ClientConfig::new();
         for (k, v) in &settings {
             config.set(k, v);
@@ -64,17 +83,60 @@ impl DeadLetters {
         })?;
         Ok(Self {
             topic,
-            kafka,
+            kafka: std::sync::Mutex::new(kafka),
             endpoints: endpoints.clone(),
             config,
-            created: tokio::sync::OnceCell::new(),
+            created: std::sync::atomic::AtomicBool::new(false),
+            shutdown: None,
         })
     }
 
-    /// Creates the topic if it does not exist (once per consumer).
-    async fn ensure_topic(&self) -> Result<()> {
+    /// The same dead-letter writer, giving up a write `SHUTDOWN_GRACE` after `shutdown`.
+    pub(crate) fn with_shutdown(mut self, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.kafka
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts over after a failed write: a new producer (librdkafka's idempotent producer
+    /// keeps its producer id across a delivery timeout, and a broker that lost it, restarted,
+    /// keeps refusing it; a fatal error makes it unusable anyway) and a new check that the
+    /// topic exists.
+    fn renew(&self) {
         self.created
-            .get_or_try_init(|| async {
+            .store(false, std::sync::atomic::Ordering::Release);
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                *self
+                    .kafka
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start a new dead-letter producer"),
+        }
+    }
+
+    /// Creates the topic if it does not exist (once per consumer, and again after a failed
+    /// write).
+    async fn ensure_topic(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.created.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.create_topic().await?;
+        self.created.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn create_topic(&self) -> Result<()> {
+        {
+            {
                 let topic = &self.topic;
                 match &self.endpoints.kafka.topic_creator {
                     Some(creator) => {
@@ -116,9 +178,8 @@ impl DeadLetters {
                         Ok(())
                     }
                 }
-            })
-            .await
-            .map(|_| ())
+            }
+        }
     }
 
     /// Keeps `message` in the dead-letter topic; resolves when the broker has it.
@@ -161,19 +222,55 @@ impl DeadLetters {
                 });
             }
         }
-        let mut record = FutureRecord::to(self.topic.as_str())
-            .payload(message.payload().unwrap_or_default())
-            .headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
+        // A dead letter must be kept or the consumer must stop: a failed write (the broker
+        // away past the delivery timeout, a producer librdkafka declared unusable and that
+        // is replaced) is tried again a few times before the consumer gives up.
+        let mut backoff = Duration::from_millis(500);
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let mut record = FutureRecord::to(self.topic.as_str())
+                .payload(message.payload().unwrap_or_default())
+                .headers(headers.clone());
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            let producer = self.producer();
+            let sending = producer.send(record, Duration::from_secs(30));
+            let outcome = match &self.shutdown {
+                None => sending.await,
+                Some(shutdown) => {
+                    tokio::pin!(sending);
+                    tokio::select! {
+                        outcome = &mut sending => outcome,
+                        () = shutdown.cancelled() => {
+                            match tokio::time::timeout(SHUTDOWN_GRACE, &mut sending).await {
+                                Ok(outcome) => outcome,
+                                Err(_) => return Err(Error::Interrupted),
+                            }
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Ok(_) => return Ok(()),
+                Err((source, _))
+                    if attempt < WRITE_ATTEMPTS
+                        && !self.shutdown.as_ref().is_some_and(|s| s.is_cancelled()) =>
+                {
+                    tracing::warn!(error = %source, attempt, "dead-letter write failed; trying again");
+                    drop(producer);
+                    self.renew();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    self.ensure_topic().await?;
+                }
+                Err((source, _)) => {
+                    return Err(Error::Kafka {
+                        operation: "write the dead-letter topic",
+                        source,
+                    });
+                }
+            }
         }
-        self.kafka
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(source, _)| Error::Kafka {
-                operation: "write the dead-letter topic",
-                source,
-            })?;
-        Ok(())
+        Err(Error::Interrupted)
     }
 }

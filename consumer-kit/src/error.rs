@@ -31,6 +31,11 @@ pub enum Error {
     #[error("a partition worker failed: {0}")]
     Worker(String),
 
+    /// Shutdown cut a write short (a dead letter the broker had not acknowledged within the
+    /// grace period); the event was not marked handled and is read again after a restart.
+    #[error("interrupted by shutdown before the broker acknowledged a write")]
+    Interrupted,
+
     /// A sink could not keep its promise; the table is at its last good version.
     #[error("sink into {product}: {reason}")]
     Sink {

@@ -207,7 +207,10 @@ impl Sink {
         info!(product = %self.product, %topic, ?positions, "sink resuming from the table's offsets");
 
         let decoder = Decoder::new(catalog.clone()).with_reader(schema.clone());
-        let dead_letters = DeadLetters::open(&self.consumer).await?;
+        let dead_letters = DeadLetters::open(&self.consumer)
+            .await?
+            .with_shutdown(shutdown.clone());
+        let registrar = Registrar::start(catalog.clone(), self.product.clone(), topic.clone());
         let mut summary = SinkSummary::default();
         let mut batch: Vec<Value> = Vec::new();
         let mut batch_bytes = 0usize;
@@ -223,16 +226,14 @@ impl Sink {
                 let started = Instant::now();
                 let rows = std::mem::take(&mut batch);
                 let count = rows.len() as u64;
+                let data = if rows.is_empty() {
+                    deltalake::arrow::record_batch::RecordBatch::new_empty(arrow_schema.clone())
+                } else {
+                    mesh_core::arrow::to_batch(&schema, &rows)?
+                };
+                drop(rows);
                 table = self
-                    .commit(
-                        table,
-                        &schema,
-                        &arrow_schema,
-                        rows,
-                        &topic,
-                        &pending,
-                        schema_id,
-                    )
+                    .commit_until_it_lands(table, data, &topic, &pending, schema_id, &shutdown)
                     .await?;
                 summary
                     .commit_millis
@@ -247,13 +248,15 @@ impl Sink {
                     .version()
                     .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
                 summary.last_version = version;
-                self.register(&table, &topic, &positions, schema_id).await;
+                if let Some(record) = Self::record(&table, &topic, &positions, schema_id) {
+                    registrar.version(record);
+                }
                 if self.compact_every > 0 && summary.commits % self.compact_every == 0 {
                     let run = summary.commits / self.compact_every;
                     table = self.compact(table, &port.uri, run).await?;
                 }
                 if last_heads.elapsed() >= Duration::from_secs(5) {
-                    self.report_heads(&kafka, &topic, &partitions).await;
+                    registrar.heads(Self::heads(&kafka, &topic, &partitions));
                     last_heads = Instant::now();
                 }
             }
@@ -273,20 +276,40 @@ impl Sink {
                         }
                     };
                     let payload = message.payload().unwrap_or_default();
-                    match decoder.decode(payload).await {
+                    // A schema id not seen yet while the registry is away: wait for it to
+                    // come back (committing nothing meanwhile) rather than skip a good event.
+                    let mut backoff = Duration::from_millis(500);
+                    let decoded = loop {
+                        match decoder.decode(payload).await {
+                            Err(e) if e.is_retriable() && !shutdown.is_cancelled() => {
+                                warn!(product = %self.product, error = %e, "registry unavailable; the sink waits for it");
+                                tokio::select! {
+                                    () = shutdown.cancelled() => {}
+                                    () = tokio::time::sleep(backoff) => {}
+                                }
+                                backoff = (backoff * 2).min(Duration::from_secs(10));
+                            }
+                            other => break other,
+                        }
+                    };
+                    match decoded {
                         Ok((_, value)) => {
                             batch_bytes += payload.len();
                             batch.push(value);
                         }
                         Err(e) if e.is_retriable() => {
-                            // The registry is away: stop here and read this message again
-                            // after a restart rather than skip a good event.
-                            return Err(self.fail(format!("{e}; stopping before skipping events")));
+                            // Stopping while the registry is away: this message is read again
+                            // after a restart (its offset is not committed).
+                            info!(product = %self.product, error = %e, "stopping before an event that cannot be decoded yet");
+                            continue;
                         }
-                        Err(e) => {
-                            dead_letters.send(&message, &e.to_string(), e.cause()).await?;
-                            summary.dead_lettered += 1;
-                        }
+                        Err(e) => match dead_letters.send(&message, &e.to_string(), e.cause()).await {
+                            Ok(()) => summary.dead_lettered += 1,
+                            // Stopping before the broker took the dead letter: this event is
+                            // read again after a restart (its offset is not committed).
+                            Err(Error::Interrupted) => continue,
+                            Err(e) => return Err(e),
+                        },
                     }
                     // The message is consumed either way: its offset goes with the next commit.
                     pending.insert(message.partition(), message.offset() + 1);
@@ -294,29 +317,106 @@ impl Sink {
                 }
             }
         }
-        self.report_heads(&kafka, &topic, &partitions).await;
+        registrar.heads(Self::heads(&kafka, &topic, &partitions));
+        registrar.finish().await;
         info!(product = %self.product, commits = summary.commits, rows = summary.rows, "sink stopped");
         Ok(summary)
     }
 
+    /// Commits a micro-batch, retrying while the lake fails (an unreachable store, a table
+    /// directory that cannot be written for a while) for at most [`LAKE_RETRY_FOR`], then
+    /// stops with the error. A failed attempt may still have landed (the commit succeeded,
+    /// the answer was lost): before each retry the table is read again, and if its offsets
+    /// already hold the batch's, the batch is not written twice.
+    async fn commit_until_it_lands(
+        &self,
+        table: DeltaTable,
+        batch: deltalake::arrow::record_batch::RecordBatch,
+        topic: &TopicName,
+        offsets: &BTreeMap<i32, i64>,
+        schema_id: u32,
+        shutdown: &CancellationToken,
+    ) -> Result<DeltaTable> {
+        use futures::FutureExt;
+        let uri = table.table_url().to_string();
+        let deadline = Instant::now() + LAKE_RETRY_FOR;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let attempt = std::panic::AssertUnwindSafe(self.commit(
+                table.clone(),
+                batch.clone(),
+                topic,
+                offsets,
+                schema_id,
+            ))
+            .catch_unwind()
+            .await;
+            let error = match attempt {
+                Ok(Ok(committed)) => return Ok(committed),
+                Ok(Err(e)) => e,
+                // deltalake and object_store may panic on some I/O failures (seen: "Already
+                // shut down" while aborting an upload): the sink's state is in the table, so
+                // a panic there is one more failed attempt, not the end of the process.
+                Err(panic) => self.fail(format!(
+                    "writing to the table at {uri} panicked: {}",
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                )),
+            };
+            let mut reloaded = table.clone();
+            if reloaded.update_state().await.is_ok() && self.holds(&reloaded, topic, offsets).await
+            {
+                warn!(product = %self.product, error = %error, "the commit failed but landed");
+                return Ok(reloaded);
+            }
+            if Instant::now() + backoff > deadline || shutdown.is_cancelled() {
+                return Err(self.fail(format!(
+                    "cannot commit to the table at {uri} (tried for {} s; nothing past the table's last version was committed, and a restart resumes from it): {error}",
+                    LAKE_RETRY_FOR.as_secs()
+                )));
+            }
+            warn!(product = %self.product, error = %error, retry_in_ms = backoff.as_millis() as u64,
+                "commit failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Whether `table` already holds offsets up to `offsets` for every partition.
+    async fn holds(
+        &self,
+        table: &DeltaTable,
+        topic: &TopicName,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> bool {
+        let Ok(state) = table.snapshot() else {
+            return false;
+        };
+        for (partition, next) in offsets {
+            match state
+                .transaction_version(table.log_store().as_ref(), app_id(topic, *partition))
+                .await
+            {
+                Ok(Some(held)) if held >= *next => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Appends one micro-batch with the partitions' next offsets, in one Delta commit.
-    #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         table: DeltaTable,
-        schema: &AvroSchema,
-        arrow_schema: &deltalake::arrow::datatypes::SchemaRef,
-        rows: Vec<Value>,
+        batch: deltalake::arrow::record_batch::RecordBatch,
         topic: &TopicName,
         offsets: &BTreeMap<i32, i64>,
         schema_id: u32,
     ) -> Result<DeltaTable> {
         let uri = table.table_url().to_string();
-        let batch = if rows.is_empty() {
-            deltalake::arrow::record_batch::RecordBatch::new_empty(arrow_schema.clone())
-        } else {
-            mesh_core::arrow::to_batch(schema, &rows)?
-        };
         let transactions = offsets
             .iter()
             .map(|(p, next)| Transaction::new(app_id(topic, *p), *next))
@@ -348,18 +448,14 @@ impl Sink {
             .map_err(self.delta(&uri))
     }
 
-    /// Tells the catalog about the new version; a failure is logged (the version will be
-    /// registered with the next one, offsets included).
-    async fn register(
-        &self,
+    /// The catalog's record of the table's current version, with the offsets it holds.
+    fn record(
         table: &DeltaTable,
         topic: &TopicName,
         positions: &BTreeMap<i32, i64>,
         schema_id: u32,
-    ) {
-        let Some(version) = table.version() else {
-            return;
-        };
+    ) -> Option<TableVersion> {
+        let version = table.version()?;
         let (mut rows, mut bytes) = (0u64, 0u64);
         if let Ok(state) = table.snapshot() {
             for file in state.log_data().iter() {
@@ -372,7 +468,7 @@ impl Sink {
             .ok()
             .and_then(|s| s.version_timestamp(version))
             .unwrap_or_default();
-        let record = TableVersion {
+        Some(TableVersion {
             version: i64::try_from(version).unwrap_or(i64::MAX),
             rows,
             bytes,
@@ -386,15 +482,7 @@ impl Sink {
                 })
                 .collect(),
             committed_at_ms,
-        };
-        if let Err(e) = self
-            .consumer
-            .catalog()
-            .register_table_version(&self.product, &record)
-            .await
-        {
-            warn!(product = %self.product, version, error = %e, "catalog not told about the version");
-        }
+        })
     }
 
     /// The `run`th compaction of this sink's table, size-tiered.
@@ -410,9 +498,9 @@ impl Sink {
         Ok(compacted)
     }
 
-    /// Reports the stream's heads so the catalog can compute the table's lag.
-    async fn report_heads(&self, kafka: &StreamConsumer, topic: &TopicName, partitions: &[i32]) {
-        let heads: Vec<StreamHead> = partitions
+    /// The stream's heads, for the catalog to compute the table's lag.
+    fn heads(kafka: &StreamConsumer, topic: &TopicName, partitions: &[i32]) -> Vec<StreamHead> {
+        partitions
             .iter()
             .filter_map(|p| {
                 kafka
@@ -423,9 +511,115 @@ impl Sink {
                         offset: high,
                     })
             })
-            .collect();
-        if let Err(e) = self.consumer.catalog().report_heads(topic, &heads).await {
-            warn!(%topic, error = %e, "stream heads not reported");
+            .collect()
+    }
+}
+
+/// Tells the catalog about the sink's versions and the stream's heads, in the background:
+/// the sink keeps committing while the catalog is away, and the newest version (which holds
+/// every offset so far) is registered when it returns. Versions committed meanwhile and
+/// superseded are not registered one by one.
+struct Registrar {
+    versions: tokio::sync::watch::Sender<Option<TableVersion>>,
+    heads: tokio::sync::watch::Sender<Vec<StreamHead>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long the sink retries a commit the lake refuses before it stops.
+const LAKE_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// How long a stopping sink waits for the catalog to take its last version.
+const LAST_REGISTRATION: Duration = Duration::from_secs(15);
+
+impl Registrar {
+    fn start(catalog: catalog::CatalogClient, product: ProductId, topic: TopicName) -> Self {
+        let (versions, mut version_rx) = tokio::sync::watch::channel(None::<TableVersion>);
+        let (heads, mut heads_rx) = tokio::sync::watch::channel(Vec::<StreamHead>::new());
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            let (mut version_due, mut heads_due) = (false, false);
+            loop {
+                if !version_due && !heads_due {
+                    tokio::select! {
+                        changed = version_rx.changed() => match changed {
+                            Ok(()) => version_due = true,
+                            Err(_) => break,
+                        },
+                        changed = heads_rx.changed() => match changed {
+                            Ok(()) => heads_due = true,
+                            Err(_) => break,
+                        },
+                    }
+                }
+                let mut failed = false;
+                if version_due {
+                    let record = version_rx.borrow_and_update().clone();
+                    if let Some(record) = record {
+                        match catalog.register_table_version(&product, &record).await {
+                            Ok(_) => version_due = false,
+                            Err(e) => {
+                                warn!(%product, version = record.version, error = %e,
+                                    "catalog not told about the version yet; the sink carries on and tries again");
+                                failed = true;
+                            }
+                        }
+                    } else {
+                        version_due = false;
+                    }
+                }
+                if heads_due {
+                    let heads = heads_rx.borrow_and_update().clone();
+                    match catalog.report_heads(&topic, &heads).await {
+                        Ok(()) => heads_due = false,
+                        Err(e) => {
+                            warn!(%topic, error = %e, "stream heads not reported yet");
+                            failed = true;
+                        }
+                    }
+                }
+                if failed {
+                    // Newer values may arrive meanwhile; the newest is what gets sent.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                } else {
+                    backoff = Duration::from_millis(500);
+                }
+            }
+            // Stopping: one last try for what is still due, with the newest values.
+            let last = version_rx.borrow().clone();
+            if version_due && let Some(record) = last {
+                let _ = catalog.register_table_version(&product, &record).await;
+            }
+        });
+        Self {
+            versions,
+            heads,
+            task,
+        }
+    }
+
+    fn version(&self, record: TableVersion) {
+        self.versions.send_replace(Some(record));
+    }
+
+    fn heads(&self, heads: Vec<StreamHead>) {
+        self.heads.send_replace(heads);
+    }
+
+    /// Stops, giving the catalog [`LAST_REGISTRATION`] to take the last version.
+    async fn finish(self) {
+        let Self {
+            versions,
+            heads,
+            task,
+        } = self;
+        drop((versions, heads));
+        let abort = task.abort_handle();
+        if tokio::time::timeout(LAST_REGISTRATION, task).await.is_err() {
+            abort.abort();
+            warn!(
+                "the catalog did not take the sink's last version before it stopped; the next run registers it"
+            );
         }
     }
 }

@@ -31,6 +31,10 @@ use crate::handler::{Event, EventMeta, FromAvro, Handler, Position};
 use crate::metrics::ConsumerMetrics;
 
 /// Settings every mesh consumer runs with; options may not change them.
+/// How long events in flight may take to finish once shutdown begins; past it their workers
+/// are stopped, and the events, not committed, are read again after a restart.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
 const PINNED: &[Pinned] = &[Pinned {
     key: "enable.auto.commit",
     allowed: &["false"],
@@ -153,6 +157,9 @@ impl Subscribe {
                 // Brokers that do not answer a waiting fetch when data arrives would otherwise
                 // hold each event up to librdkafka's 500 ms default.
                 ("fetch.wait.max.ms", "5"),
+                // A topic deleted and created again (a new topic id) is noticed at the next
+                // metadata refresh; librdkafka's default waits five minutes.
+                ("topic.metadata.refresh.interval.ms", "30000"),
             ],
             PINNED,
         )?;
@@ -219,7 +226,9 @@ impl Subscribe {
             operation: "subscribe",
             source,
         })?;
-        let dead_letters = DeadLetters::open(&self.consumer).await?;
+        let dead_letters = DeadLetters::open(&self.consumer)
+            .await?
+            .with_shutdown(shutdown.clone());
         let shared = Arc::new(Shared {
             handler,
             decoder: self.decoder(),
@@ -283,22 +292,37 @@ impl Subscribe {
                         workers.spawn(Arc::clone(&shared).work(rx, Arc::clone(&flag)));
                         (tx, flag)
                     });
-                    if queue.send(message).await.is_err() {
-                        // The worker ended (its partition failed); the error surfaces above.
-                        continue;
+                    // A full queue (a slow or stuck partition) must not keep shutdown waiting.
+                    tokio::select! {
+                        sent = queue.send(message) => if sent.is_err() {
+                            // The worker ended (its partition failed); the error surfaces above.
+                            continue;
+                        },
+                        () = shutdown.cancelled() => break,
                     }
                 }
             }
         }
-        // Drain: no new event starts; those in flight finish; then a last commit.
+        // Drain: no new event starts; those in flight finish (within DRAIN_GRACE); then a
+        // last commit of what was handled.
         drop(queues);
         shutdown.cancel();
-        while let Some(finished) = workers.join_next().await {
-            if let Err(e) = finished.unwrap_or_else(|e| Err(Error::Worker(e.to_string())))
-                && failure.is_none()
-            {
-                failure = Some(e);
+        let draining = async {
+            while let Some(finished) = workers.join_next().await {
+                match finished.unwrap_or_else(|e| Err(Error::Worker(e.to_string()))) {
+                    // Cut short by shutdown: not handled, read again after a restart.
+                    Ok(()) | Err(Error::Interrupted) => {}
+                    Err(e) if failure.is_none() => failure = Some(e),
+                    Err(_) => {}
+                }
             }
+        };
+        if tokio::time::timeout(DRAIN_GRACE, draining).await.is_err() {
+            warn!(
+                workers = workers.len(),
+                "events in flight did not finish within the drain grace; they are read again after a restart"
+            );
+            workers.abort_all();
         }
         commit(&kafka, &done, &mut sent, CommitMode::Sync);
         kafka.unsubscribe();
@@ -416,9 +440,18 @@ impl<H: Handler> Shared<H> {
             if self.shutdown.is_cancelled() || !live.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(_permit) = self.permits.acquire().await else {
+            let permit = tokio::select! {
+                permit = self.permits.acquire() => permit,
+                () = self.shutdown.cancelled() => break,
+            };
+            let Ok(_permit) = permit else {
                 break;
             };
+            // Waiting for a handling slot may have outlasted the subscription or the
+            // partition: check again before starting.
+            if self.shutdown.is_cancelled() || !live.load(Ordering::SeqCst) {
+                break;
+            }
             let at = position(&message);
             self.process(&message, &at).await?;
             // An event finished after its partition was revoked is not committed: the new

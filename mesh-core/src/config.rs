@@ -386,6 +386,12 @@ pub struct Pinned {
     pub reason: &'static str,
 }
 
+/// How long a producer keeps trying to deliver an event (librdkafka's `message.timeout.ms`,
+/// Kafka's `delivery.timeout.ms`) before it reports it undelivered: Kafka's own default,
+/// so an outage shorter than two minutes (a broker restart, a partition leader moving)
+/// loses nothing. Override it with `[kafka.options] "message.timeout.ms"`.
+pub const DELIVERY_TIMEOUT_MS: &str = "120000";
+
 impl KafkaEndpoint {
     /// The librdkafka settings of a client: bootstrap servers, then the client's own
     /// `defaults`, then `pinned` settings, then the raw options, which may override defaults

@@ -84,6 +84,12 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
 
+    /// Some events of a send were not acknowledged by the broker within the delivery
+    /// timeout (`message.timeout.ms`, two minutes by default) or were refused by it; the
+    /// others were delivered. See [`Undelivered`].
+    #[error(transparent)]
+    Undelivered(Box<Undelivered>),
+
     /// A topic could not be created.
     #[error("cannot create topic {topic}: {reason}")]
     TopicCreation {
@@ -113,6 +119,21 @@ pub enum Error {
         source: Box<deltalake::DeltaTableError>,
     },
 
+    /// A snapshot was committed to the product's table, but the catalog could not be told
+    /// (after retrying). The data is in the table: do not write it again. The catalog learns
+    /// of this version with the product's next write.
+    #[error(
+        "{product}: table version {version} was committed, but the catalog was not told: {source}"
+    )]
+    Unregistered {
+        /// The product.
+        product: ProductId,
+        /// The committed Delta version.
+        version: i64,
+        /// Why the registration failed.
+        source: Box<Error>,
+    },
+
     /// The producer was shut down while an event waited.
     #[error("the producer is closed")]
     Closed,
@@ -127,6 +148,12 @@ impl Error {
         }
     }
 
+    /// Whether the write this error reports was committed anyway (only the catalog's
+    /// registration failed): repeating it would write the data twice.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, Self::Unregistered { .. })
+    }
+
     /// Whether trying again may succeed.
     pub fn is_retriable(&self) -> bool {
         use rdkafka::types::RDKafkaErrorCode as Code;
@@ -138,7 +165,40 @@ impl Error {
                     Code::QueueFull | Code::MessageTimedOut | Code::RequestTimedOut
                 )
             }),
+            Self::Undelivered(u) => u.source.rdkafka_error_code().is_some_and(|c| {
+                matches!(
+                    c,
+                    Code::QueueFull | Code::MessageTimedOut | Code::RequestTimedOut
+                )
+            }),
             _ => false,
         }
     }
+}
+
+/// Events of a send the broker did not acknowledge. An undelivered event may still have
+/// reached the broker (its acknowledgement was lost): re-sending it may store it twice.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} of {} events to {topic} were not delivered: {source}{}",
+    undelivered.len() + unsent,
+    undelivered.len() + unsent + delivered,
+    if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::MessageTimedOut) {
+        " (the broker did not acknowledge them within the delivery timeout; is it reachable?)"
+    } else {
+        ""
+    }
+)]
+#[non_exhaustive]
+pub struct Undelivered {
+    /// The stream's topic.
+    pub topic: TopicName,
+    /// The `mesh-event-id` of each event sent but not delivered, in the order given.
+    pub undelivered: Vec<uuid::Uuid>,
+    /// How many events of the send were delivered.
+    pub delivered: usize,
+    /// Events of a large batch after the failed slice: never handed to Kafka.
+    pub unsent: usize,
+    /// The first failure.
+    pub source: rdkafka::error::KafkaError,
 }

@@ -62,7 +62,7 @@ pub mod publisher;
 pub mod snapshot;
 pub mod tables;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Undelivered};
 pub use mesh_core::WriteMode;
 pub use plan::{Plan, plan};
 pub use producer::{DEFAULT_MAX_IN_FLIGHT, DomainProducer};

@@ -183,7 +183,7 @@ impl DomainProducer {
             &[
                 ("client.id", &client_id),
                 ("linger.ms", "5"),
-                ("message.timeout.ms", "30000"),
+                ("message.timeout.ms", mesh_core::config::DELIVERY_TIMEOUT_MS),
                 ("compression.type", "lz4"),
             ],
             PINNED,

@@ -23,7 +23,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::delivery::Acks;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Undelivered};
 use crate::key::{key_of_serde, key_of_value};
 use crate::producer::Inner;
 
@@ -178,6 +178,8 @@ impl StreamHandle {
                 event_ids.push(event_id);
             }
             // One wake-up for the whole slice, when the broker has acknowledged every event.
+            let mut first_failure = None;
+            let mut undelivered = Vec::new();
             for (outcome, event_id) in acks.outcomes().await.zip(event_ids) {
                 match outcome {
                     Ok((partition, offset)) => deliveries.push(Delivery {
@@ -186,15 +188,25 @@ impl StreamHandle {
                         event_id,
                     }),
                     Err(source) => {
-                        return Err(Error::Kafka {
-                            operation: "deliver",
-                            topic: self.topic.to_string(),
-                            source,
-                        });
+                        first_failure.get_or_insert(source);
+                        undelivered.push(event_id);
                     }
                 }
             }
             drop(permits);
+            if let Some(source) = first_failure {
+                // The rest of the batch is not sent: the caller decides what to do with it.
+                let never_sent = events.count();
+                tracing::error!(topic = %self.topic, undelivered = undelivered.len(),
+                    never_sent, error = %source, "events were not delivered");
+                return Err(Error::Undelivered(Box::new(Undelivered {
+                    topic: self.topic.clone(),
+                    undelivered,
+                    delivered: deliveries.len(),
+                    unsent: never_sent,
+                    source,
+                })));
+            }
         }
         Ok(deliveries)
     }

@@ -467,7 +467,20 @@ impl DomainProducer {
             table: written.clone(),
             registered,
         });
-        let (recorded, known) = self.register_current(spec, &written, registered).await?;
+        let (recorded, known) = match self.register_current(spec, &written, registered).await {
+            Ok(registered) => registered,
+            // Committed, not registered: the write must not be repeated (it is in the table);
+            // the next write registers this version too.
+            Err(source) => {
+                return Err(Error::Unregistered {
+                    product: self.product_id(spec),
+                    version: written
+                        .version()
+                        .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+                    source: Box::new(source),
+                });
+            }
+        };
         let compaction = (spec.mode == WriteMode::Append && recorded.is_some())
             .then(|| self.inner().tables.appended(spec.name.as_str()))
             .flatten()

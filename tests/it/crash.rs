@@ -52,7 +52,7 @@ fn terminate(mut child: Child) -> std::io::Result<std::process::ExitStatus> {
     child.wait()
 }
 
-fn history_contract(
+pub(crate) fn history_contract(
     dir: &std::path::Path,
     domain: &str,
 ) -> Result<datamesh::mesh_core::Contract, datamesh::mesh_core::Error> {

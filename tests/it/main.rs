@@ -4,6 +4,7 @@
 mod cli;
 mod consumer;
 mod crash;
+mod faults;
 mod interop;
 mod producer;
 mod slice;

@@ -106,3 +106,179 @@ pub(crate) fn run_python(
     }
     Ok(String::from_utf8(output.stdout)?)
 }
+
+/// Which tansu a test starts for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Storage {
+    /// The prebuilt memory-only broker: a restart loses every topic, offset and group, and
+    /// re-created topics get new topic ids.
+    Memory,
+    /// tansu on SQLite: acknowledged records survive `kill -9`.
+    Sqlite,
+}
+
+/// A Kafka-protocol broker owned by one test, to kill, pause and restart; killed on drop.
+pub(crate) struct Broker {
+    binary: String,
+    storage: Storage,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl Broker {
+    /// Starts one, or `None` (the test skips) when `scripts/test` did not provide tansu.
+    pub(crate) async fn start(
+        storage: Storage,
+    ) -> Result<Option<Self>, Box<dyn std::error::Error + Send + Sync>> {
+        let var = match storage {
+            Storage::Memory => "MESH_TEST_TANSU",
+            Storage::Sqlite => "MESH_TEST_TANSU_PERSISTENT",
+        };
+        let Some(binary) = external(var, "a tansu binary") else {
+            return Ok(None);
+        };
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
+        let mut broker = Self {
+            binary,
+            storage,
+            port,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        broker.spawn().await?;
+        Ok(Some(broker))
+    }
+
+    async fn spawn(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let engine = match self.storage {
+            Storage::Memory => "memory://tansu/",
+            // Relative to the working directory: tansu prepends it even to absolute paths.
+            Storage::Sqlite => "sqlite://tansu.db",
+        };
+        // tansu binds without SO_REUSEADDR: right after a kill its port may still be held by
+        // connections in TIME_WAIT, and the new broker then runs without listening. Try
+        // again until it listens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            match self.spawn_once(&listener, engine).await? {
+                true => return Ok(()),
+                false if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                false => return Err(format!("tansu could not listen on port {}", self.port).into()),
+            }
+        }
+    }
+
+    /// Starts tansu once; `false` when it could not take its port.
+    async fn spawn_once(
+        &mut self,
+        listener: &str,
+        engine: &str,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+        let log_path = self.dir.path().join("tansu.log");
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new(&self.binary)
+            .current_dir(self.dir.path())
+            .args([
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+            ])
+            .args(["--storage-engine", engine])
+            .env_remove("STORAGE_ENGINE")
+            .env_remove("SCHEMA_REGISTRY")
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if log.contains("AddrInUse") {
+                self.kill()?;
+                return Ok(false);
+            }
+            if log.contains("ready in")
+                && tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                    .await
+                    .is_ok()
+            {
+                // The bind fails just after "ready" when it fails: give it that moment.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                if !std::fs::read_to_string(&log_path)
+                    .unwrap_or_default()
+                    .contains("AddrInUse")
+                {
+                    return Ok(true);
+                }
+                self.kill()?;
+                return Ok(false);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("tansu did not open port {}", self.port).into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The broker's SQLite database (on [`Storage::Sqlite`]).
+    pub(crate) fn database(&self) -> PathBuf {
+        self.dir.path().join("tansu.db")
+    }
+
+    /// `host:port`.
+    pub(crate) fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) -> std::io::Result<()> {
+        if let Some(child) = &self.child {
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()?;
+        }
+        Ok(())
+    }
+
+    /// `kill -9`: no chance to flush or say goodbye.
+    pub(crate) fn kill(&mut self) -> std::io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port (and, on SQLite, the same data).
+    pub(crate) async fn restart(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.kill()?;
+        self.spawn().await
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open, nothing answers.
+    pub(crate) fn pause(&self) -> std::io::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Thaws it (SIGCONT).
+    pub(crate) fn resume(&self) -> std::io::Result<()> {
+        self.signal("CONT")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.resume();
+        let _ = self.kill();
+    }
+}

@@ -116,7 +116,9 @@ async fn main() -> anyhow::Result<()> {
             }
             catalog.with_rate_limit(limit)
         }
-        Some(rate) => bail!("--rate-limit must be a positive number of requests per second, not {rate}"),
+        Some(rate) => {
+            bail!("--rate-limit must be a positive number of requests per second, not {rate}")
+        }
         None => catalog,
     };
     let mut options = ServeOptions::default();

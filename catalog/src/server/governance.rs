@@ -51,7 +51,12 @@ pub(super) fn routes() -> Api {
             )
             .body::<Domain>()
             .answers::<Domain>()
-            .link("domain", "get", "/api/v1/domains/{name}", &[("name", "$request.path.name")]),
+            .link(
+                "domain",
+                "get",
+                "/api/v1/domains/{name}",
+                &[("name", "$request.path.name")],
+            ),
         )
         .get(
             "/products",
@@ -73,11 +78,36 @@ pub(super) fn routes() -> Api {
             Doc::new(TAG, "Create or replace a data product with its ports")
                 .body::<DataProduct>()
                 .answers::<DataProduct>()
-                .link("product", "get", "/api/v1/products/{id}", &[("id", "$request.path.id")])
-                .link("register_version", "post", "/api/v1/products/{id}/versions", &[("id", "$request.path.id")])
-                .link("versions", "get", "/api/v1/products/{id}/versions", &[("id", "$request.path.id")])
-                .link("grant", "post", "/api/v1/products/{id}/grants", &[("id", "$request.path.id")])
-                .link("health", "get", "/api/v1/products/{id}/health", &[("id", "$request.path.id")]),
+                .link(
+                    "product",
+                    "get",
+                    "/api/v1/products/{id}",
+                    &[("id", "$request.path.id")],
+                )
+                .link(
+                    "register_version",
+                    "post",
+                    "/api/v1/products/{id}/versions",
+                    &[("id", "$request.path.id")],
+                )
+                .link(
+                    "versions",
+                    "get",
+                    "/api/v1/products/{id}/versions",
+                    &[("id", "$request.path.id")],
+                )
+                .link(
+                    "grant",
+                    "post",
+                    "/api/v1/products/{id}/grants",
+                    &[("id", "$request.path.id")],
+                )
+                .link(
+                    "health",
+                    "get",
+                    "/api/v1/products/{id}/health",
+                    &[("id", "$request.path.id")],
+                ),
         )
         .get(
             "/products/{id}/versions",
@@ -95,9 +125,17 @@ pub(super) fn routes() -> Api {
                     "version",
                     "get",
                     "/api/v1/products/{id}/versions/{version}",
-                    &[("id", "$request.path.id"), ("version", "$response.body#/version")],
+                    &[
+                        ("id", "$request.path.id"),
+                        ("version", "$response.body#/version"),
+                    ],
                 )
-                .link("health", "get", "/api/v1/products/{id}/health", &[("id", "$request.path.id")]),
+                .link(
+                    "health",
+                    "get",
+                    "/api/v1/products/{id}/health",
+                    &[("id", "$request.path.id")],
+                ),
         )
         .get(
             "/products/{id}/versions/{version}",
@@ -123,13 +161,19 @@ pub(super) fn routes() -> Api {
                     "grant",
                     "get",
                     "/api/v1/products/{id}/grants/{domain}",
-                    &[("id", "$request.path.id"), ("domain", "$response.body#/consumer_domain")],
+                    &[
+                        ("id", "$request.path.id"),
+                        ("domain", "$response.body#/consumer_domain"),
+                    ],
                 )
                 .link(
                     "revoke",
                     "delete",
                     "/api/v1/products/{id}/grants/{domain}",
-                    &[("id", "$request.path.id"), ("domain", "$response.body#/consumer_domain")],
+                    &[
+                        ("id", "$request.path.id"),
+                        ("domain", "$response.body#/consumer_domain"),
+                    ],
                 ),
         )
         .get(
@@ -161,7 +205,12 @@ pub(super) fn routes() -> Api {
             Doc::new(TAG, "Report the newest offsets of a stream's partitions")
                 .body::<Vec<StreamHead>>()
                 .answers::<Vec<StreamHead>>()
-                .link("heads", "get", "/api/v1/streams/{topic}/heads", &[("topic", "$request.path.topic")]),
+                .link(
+                    "heads",
+                    "get",
+                    "/api/v1/streams/{topic}/heads",
+                    &[("topic", "$request.path.topic")],
+                ),
         )
         .get(
             "/streams/{topic}/heads",

@@ -311,19 +311,45 @@ mod tests {
         let mut operations = std::collections::HashMap::new();
         for (path, methods) in document["paths"].as_object().into_iter().flatten() {
             for (method, operation) in methods.as_object().into_iter().flatten() {
-                operations.insert(operation["operationId"].as_str().unwrap_or_default().to_owned(), (path.clone(), method.clone()));
+                operations.insert(
+                    operation["operationId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    (path.clone(), method.clone()),
+                );
             }
         }
         let mut links = 0;
-        for methods in document["paths"].as_object().into_iter().flatten().map(|(_, m)| m) {
+        for methods in document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, m)| m)
+        {
             for operation in methods.as_object().into_iter().flatten().map(|(_, o)| o) {
-                for response in operation["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
+                for response in operation["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, r)| r)
+                {
                     for (name, link) in response["links"].as_object().into_iter().flatten() {
                         links += 1;
                         let target = link["operationId"].as_str().unwrap_or_default();
-                        let (path, _) = operations.get(target).unwrap_or_else(|| panic!("link {name} names no operation: {target}"));
-                        for parameter in link["parameters"].as_object().into_iter().flatten().map(|(p, _)| p) {
-                            assert!(path.contains(&format!("{{{parameter}}}")), "link {name}: {path} has no {parameter}");
+                        let (path, _) = operations
+                            .get(target)
+                            .unwrap_or_else(|| panic!("link {name} names no operation: {target}"));
+                        for parameter in link["parameters"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(p, _)| p)
+                        {
+                            assert!(
+                                path.contains(&format!("{{{parameter}}}")),
+                                "link {name}: {path} has no {parameter}"
+                            );
                         }
                     }
                 }

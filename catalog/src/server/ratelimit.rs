@@ -107,7 +107,11 @@ fn caller(request: &Request) -> (String, String) {
 }
 
 /// The middleware: after authentication, before the handlers.
-pub(crate) async fn limit(State(catalog): State<Catalog>, request: Request, next: Next) -> Response {
+pub(crate) async fn limit(
+    State(catalog): State<Catalog>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(limiter) = catalog.limiter() else {
         return next.run(request).await;
     };

@@ -33,7 +33,12 @@ pub(super) fn routes() -> Api {
             .body::<NewToken>()
             .answers::<CreatedToken>()
             .status(201)
-            .link("revoke", "delete", "/api/v1/tokens/{id}", &[("id", "$response.body#/info/id")]),
+            .link(
+                "revoke",
+                "delete",
+                "/api/v1/tokens/{id}",
+                &[("id", "$response.body#/info/id")],
+            ),
         )
         .delete(
             "/tokens/{id}",

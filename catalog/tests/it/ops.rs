@@ -143,10 +143,16 @@ async fn each_caller_is_rate_limited_with_retry_after() -> TestResult {
     );
     // Probes are never limited; another caller has its own bucket.
     for _ in 0..5 {
-        assert_eq!(call(&r, "GET", "/healthz", None, None).await?.0, StatusCode::OK);
+        assert_eq!(
+            call(&r, "GET", "/healthz", None, None).await?.0,
+            StatusCode::OK
+        );
     }
     let admin = Some(crate::support::ADMIN_TOKEN);
-    assert_eq!(call(&r, "GET", "/subjects", None, admin).await?.0, StatusCode::OK);
+    assert_eq!(
+        call(&r, "GET", "/subjects", None, admin).await?.0,
+        StatusCode::OK
+    );
     assert_eq!(
         call(&r, "GET", "/subjects", None, admin).await?.0,
         StatusCode::TOO_MANY_REQUESTS
@@ -158,11 +164,18 @@ async fn each_caller_is_rate_limited_with_retry_after() -> TestResult {
             .body(axum::body::Body::empty())?,
     )
     .await?;
-    let text = String::from_utf8(axum::body::to_bytes(metrics.into_body(), 1 << 20).await?.to_vec())?;
+    let text = String::from_utf8(
+        axum::body::to_bytes(metrics.into_body(), 1 << 20)
+            .await?
+            .to_vec(),
+    )?;
     assert!(
         text.contains(r#"mesh_catalog_rate_limited_total{caller="domain:songs"} 1"#),
         "{text}"
     );
-    assert!(text.contains(r#"mesh_catalog_rate_limited_total{caller="admin"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"mesh_catalog_rate_limited_total{caller="admin"} 1"#),
+        "{text}"
+    );
     Ok(())
 }

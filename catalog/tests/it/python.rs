@@ -160,9 +160,13 @@ async fn schemathesis_finds_no_server_errors() -> TestResult {
         "schemathesis found failures:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let operations = Catalog::openapi()["paths"]
-        .as_object()
-        .map_or(0, |paths| paths.values().filter_map(|p| p.as_object()).map(|p| p.len()).sum::<usize>());
+    let operations = Catalog::openapi()["paths"].as_object().map_or(0, |paths| {
+        paths
+            .values()
+            .filter_map(|p| p.as_object())
+            .map(|p| p.len())
+            .sum::<usize>()
+    });
     assert!(
         stdout.contains(&format!("Tested: {operations}")),
         "not every one of the {operations} operations was tested:\n{stdout}"

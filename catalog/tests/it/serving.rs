@@ -70,12 +70,7 @@ async fn healthz(stream: &mut TcpStream) -> Result<String, Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_cut_off_and_cannot_hold_up_shutdown() -> TestResult {
-    let served = Served::start(options(
-        Duration::from_secs(1),
-        Duration::from_secs(1),
-        64,
-    ))
-    .await?;
+    let served = Served::start(options(Duration::from_secs(1), Duration::from_secs(1), 64)).await?;
     // A request whose headers never finish is closed after the header-read timeout.
     let mut slow = TcpStream::connect(served.addr).await?;
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -97,12 +92,7 @@ async fn half_sent_requests_are_cut_off_and_cannot_hold_up_shutdown() -> TestRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_limit_wait_their_turn() -> TestResult {
-    let served = Served::start(options(
-        Duration::from_secs(30),
-        Duration::from_secs(1),
-        2,
-    ))
-    .await?;
+    let served = Served::start(options(Duration::from_secs(30), Duration::from_secs(1), 2)).await?;
     let first = TcpStream::connect(served.addr).await?;
     let second = TcpStream::connect(served.addr).await?;
     // Both slots are taken by idle connections: a third is accepted by the kernel but not
@@ -115,7 +105,10 @@ async fn connections_past_the_limit_wait_their_turn() -> TestResult {
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!third.is_finished(), "a connection past the limit was served");
+    assert!(
+        !third.is_finished(),
+        "a connection past the limit was served"
+    );
     // ...until one slot frees up.
     drop(first);
     let status = tokio::time::timeout(Duration::from_secs(10), third).await???;
@@ -141,7 +134,14 @@ fn python() -> Option<String> {
 fn self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), Error> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .arg("-keyout")
@@ -168,12 +168,12 @@ async fn https_works_for_a_client_that_verifies_the_certificate() -> TestResult 
     let (cert, key) = self_signed(certs.path())?;
     let served = Served::start(ServeOptions::default().with_tls_files(&cert, &key)?).await?;
     let url = format!("https://127.0.0.1:{}", served.addr.port());
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/registry_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/registry_client.py");
     // Confluent's registry client, trusting only our certificate: the whole client session
     // (register, look up, serialize, deserialize) over HTTPS.
     let trusted = {
-        let (python, script, url, cert) = (python.clone(), script.clone(), url.clone(), cert.clone());
+        let (python, script, url, cert) =
+            (python.clone(), script.clone(), url.clone(), cert.clone());
         tokio::task::spawn_blocking(move || {
             Command::new(python)
                 .arg(script)
@@ -194,7 +194,10 @@ async fn https_works_for_a_client_that_verifies_the_certificate() -> TestResult 
     // A client that does not trust the certificate is refused by its own verification.
     let untrusting = tokio::task::spawn_blocking(move || {
         Command::new(python)
-            .args(["-c", "import sys, httpx; httpx.get(sys.argv[1] + '/healthz')"])
+            .args([
+                "-c",
+                "import sys, httpx; httpx.get(sys.argv[1] + '/healthz')",
+            ])
             .arg(url)
             .output()
     })

@@ -97,30 +97,76 @@ pub async fn grant(
 /// Runs a product's stream-to-table sink in the background until [`Running::stop`].
 pub fn sink(sink: Sink) -> Running<SinkSummary> {
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(sink.run(shutdown.clone()));
-    Running { shutdown, task }
+    let run = sink.run(shutdown.clone());
+    Running::spawn(shutdown, run)
 }
 
-/// A background task with its shutdown switch.
+/// A background task with its shutdown switch. If it ends by itself (with an error, or a
+/// panic) the cause is kept, so whatever waits on its progress can say why at once.
 #[derive(Debug)]
 pub struct Running<T> {
     /// Cancels the task.
     pub shutdown: CancellationToken,
     task: JoinHandle<datamesh::consumer_kit::Result<T>>,
+    failure: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl<T: Send + 'static> Running<T> {
+    /// Spawns `work` with its shutdown switch.
+    pub fn spawn(
+        shutdown: CancellationToken,
+        work: impl std::future::Future<Output = datamesh::consumer_kit::Result<T>> + Send + 'static,
+    ) -> Self {
+        use futures::FutureExt;
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let record = std::sync::Arc::clone(&failure);
+        let task = tokio::spawn(async move {
+            let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await;
+            let cause = match &outcome {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(format!(
+                    "it panicked: {}",
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                )),
+            };
+            if let Some(cause) = cause {
+                *record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cause);
+            }
+            outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        Self {
+            shutdown,
+            task,
+            failure,
+        }
+    }
 }
 
 impl<T> Running<T> {
-    /// Wraps a spawned task.
-    pub fn new(
-        shutdown: CancellationToken,
-        task: JoinHandle<datamesh::consumer_kit::Result<T>>,
-    ) -> Self {
-        Self { shutdown, task }
-    }
-
     /// Whether the task ended (by itself: an error, as nothing else stops it).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// Why the task ended by itself, if it did.
+    pub fn failure(&self) -> Option<String> {
+        if !self.task.is_finished() {
+            return None;
+        }
+        Some(
+            self.failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| "it stopped without an error".to_owned()),
+        )
     }
 
     /// Stops the task and waits for it to drain.
@@ -153,10 +199,10 @@ pub async fn until(
 ) -> Result<()> {
     let started = std::time::Instant::now();
     while !done() {
-        if tasks.iter().any(|t| t.finished()) {
+        if let Some(cause) = tasks.iter().find_map(|t| t.failure()) {
             return Err(Error::Task {
                 task: stage.to_owned(),
-                reason: format!("a consumer stopped early ({})", progress()),
+                reason: format!("a consumer stopped: {cause} ({})", progress()),
             });
         }
         if started.elapsed() > limit {
@@ -173,13 +219,13 @@ pub async fn until(
 
 /// Something that may have ended.
 pub trait Finished {
-    /// Whether it ended.
-    fn finished(&self) -> bool;
+    /// Why it ended by itself, if it did.
+    fn failure(&self) -> Option<String>;
 }
 
 impl<T> Finished for Running<T> {
-    fn finished(&self) -> bool {
-        self.is_finished()
+    fn failure(&self) -> Option<String> {
+        Running::failure(self)
     }
 }
 

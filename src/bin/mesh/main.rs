@@ -119,7 +119,11 @@ impl Context {
                 "pass --catalog-url, set MESH_CATALOG_URL, or export the MESH_CONFIG `mesh dev` prints",
             )
         })?;
-        let client = datamesh::catalog::CatalogClient::new(&url).map_err(Failure::from)?;
+        // A person waits at the prompt: a catalog that is down is said at once (exit 4),
+        // past a blip of a few seconds.
+        let client = datamesh::catalog::CatalogClient::new(&url)
+            .map_err(Failure::from)?
+            .with_retry_for(std::time::Duration::from_secs(3));
         Ok(match config.catalog.token {
             Some(token) => client.with_token(token),
             None => client,

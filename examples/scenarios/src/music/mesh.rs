@@ -237,20 +237,36 @@ fn keep_trends(
 ) -> tokio::task::JoinHandle<Result<usize>> {
     tokio::spawn(async move {
         let mut written = 0usize;
+        // Closed minutes not in the table yet: a failed write keeps them for the next tick,
+        // so a catalog or lake outage delays the trends instead of ending the job.
+        let mut pending: Vec<PlaysPerMinute> = Vec::new();
         loop {
             let stop = tokio::select! {
                 () = shutdown.cancelled() => true,
                 () = tokio::time::sleep(Duration::from_secs(1)) => false,
             };
-            let rows: Vec<PlaysPerMinute> = match trends.lock() {
-                Ok(mut t) if stop => t.close_all(),
-                Ok(mut t) => t.take_closed(),
-                Err(_) => Vec::new(),
-            };
-            if !rows.is_empty() {
-                let snapshot = analytics.rows("plays_per_minute", &rows)?;
-                analytics.snapshot("plays_per_minute", snapshot).await?;
-                written += rows.len();
+            match trends.lock() {
+                Ok(mut t) if stop => pending.extend(t.close_all()),
+                Ok(mut t) => pending.extend(t.take_closed()),
+                Err(_) => {}
+            }
+            if !pending.is_empty() {
+                let snapshot = analytics.rows("plays_per_minute", &pending)?;
+                match analytics.snapshot("plays_per_minute", snapshot).await {
+                    Ok(_) => {
+                        written += pending.len();
+                        pending.clear();
+                    }
+                    Err(e) if e.is_committed() => {
+                        tracing::warn!(error = %e, "trends written; the catalog learns of them later");
+                        written += pending.len();
+                        pending.clear();
+                    }
+                    Err(e) if stop => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, rows = pending.len(), "trends not written yet; trying again");
+                    }
+                }
             }
             if stop {
                 return Ok(written);
@@ -505,13 +521,11 @@ fn subscribe<H: Handler>(
     stop: &CancellationToken,
 ) -> Running<datamesh::consumer_kit::RunSummary> {
     let shutdown = stop.child_token();
-    let task = tokio::spawn(
-        consumer
-            .subscribe(vec![topic.clone()])
-            .with_group(group)
-            .run(handler, shutdown.clone()),
-    );
-    Running::new(shutdown, task)
+    let work = consumer
+        .subscribe(vec![topic.clone()])
+        .with_group(group)
+        .run(handler, shutdown.clone());
+    Running::spawn(shutdown, work)
 }
 
 async fn flush(
@@ -548,7 +562,13 @@ async fn until_history(
         if rows >= total {
             return Ok(());
         }
-        if sinking.is_finished() || started.elapsed() > limit {
+        if let Some(cause) = sinking.failure() {
+            return Err(Error::Task {
+                task: "sinking interactions.history".into(),
+                reason: format!("{cause} ({rows} of {total} rows in the table)"),
+            });
+        }
+        if started.elapsed() > limit {
             return Err(Error::Timeout {
                 stage: "sinking interactions.history".into(),
                 seconds: limit.as_secs(),

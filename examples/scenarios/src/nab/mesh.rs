@@ -107,13 +107,11 @@ pub async fn run(mesh: &Mesh, run: NabRun, progress: &Progress) -> Result<NabOut
         joined: Joined::default(),
     };
     let shutdown = CancellationToken::new();
-    let consumer = Running::new(
+    let consumer = Running::spawn(
         shutdown.clone(),
-        tokio::spawn(
-            monitoring
-                .subscribe(vec![readings.topic().clone()])
-                .run(monitor.clone(), shutdown),
-        ),
+        monitoring
+            .subscribe(vec![readings.topic().clone()])
+            .run(monitor.clone(), shutdown),
     );
 
     until(

@@ -134,13 +134,11 @@ pub async fn run(mesh: &Mesh, run: ThreatRun, progress: &Progress) -> Result<Thr
         joined: Joined::default(),
     };
     let shutdown = CancellationToken::new();
-    let detecting = Running::new(
+    let detecting = Running::spawn(
         shutdown.clone(),
-        tokio::spawn(
-            detector
-                .subscribe(vec![enriched.topic().clone()])
-                .run(handler.clone(), shutdown),
-        ),
+        detector
+            .subscribe(vec![enriched.topic().clone()])
+            .run(handler.clone(), shutdown),
     );
     let alerts_id = ProductId::parse("detection.alerts")?;
     let sinking = sink(detector.sink(alerts_id.clone()).with_batch(
