@@ -424,3 +424,267 @@ async fn the_sink_resumes_exactly_once_across_a_broker_restart() -> TestResult {
     mesh.shutdown().await?;
     Ok(())
 }
+
+fn outage_contract(
+    dir: &std::path::Path,
+    domain: &str,
+) -> Result<datamesh::mesh_core::Contract, datamesh::mesh_core::Error> {
+    crate::producer::contract(
+        dir,
+        &format!(
+            "domain = \"{domain}\"\nowner = \"o\"\n[[streams]]\nname = \"played\"\nkey = \"user_id\"\nschema = \"played.avsc\"\npartitions = 3\n\
+             [[products]]\nname = \"history\"\nschema = \"played.avsc\"\nmode = \"append\"\nstreams = [\"played\"]\nsource = \"played\"\n\
+             [[products]]\nname = \"daily\"\nschema = \"played.avsc\"\nmode = \"append\"\n"
+        ),
+        &[("played.avsc", crate::producer::PLAYED)],
+    )
+}
+
+/// The catalog away for a while: publishing goes on, a snapshot commits and registers its
+/// version once the catalog is back, the sink keeps committing and registers the newest
+/// version after, a subscription keeps decoding the schema ids it has seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_outage_loses_nothing() -> TestResult {
+    use datamesh::consumer_kit::{CancellationToken, DomainConsumer, Event, Handler, HandlerError};
+    use datamesh::mesh_core::{DomainName, ProductId};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(std::sync::Arc<AtomicUsize>);
+    impl Handler for Counting {
+        type Value = datamesh::mesh_core::apache_avro::types::Value;
+        async fn handle(&self, _event: Event<Self::Value>) -> Result<(), HandlerError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    let mut server = crate::support::CatalogServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = datamesh::mesh_core::MeshConfig::default();
+    config.data_dir = Some(dir.path().to_owned());
+    config.catalog.url = Some(server.url());
+    config
+        .kafka
+        .options
+        .insert("session.timeout.ms".into(), "6000".into());
+    let mesh = datamesh::LocalMesh::start(&config).await?;
+    let endpoints = mesh.endpoints().clone();
+    let domain = format!("outage{}", unique());
+    let producer =
+        DomainProducer::connect(outage_contract(dir.path(), &domain)?, &endpoints).await?;
+    let publisher = producer.publisher("played")?;
+    let catalog = datamesh::catalog::CatalogClient::new(&endpoints.catalog_url)?;
+    let history: ProductId = format!("{domain}.history").parse()?;
+    let daily: ProductId = format!("{domain}.daily").parse()?;
+
+    let consumer = DomainConsumer::connect(DomainName::new(&domain)?, &endpoints).await?;
+    let stop = CancellationToken::new();
+    let sinking = tokio::spawn(
+        consumer
+            .sink(history.clone())
+            .with_batch(200, 1 << 20, Duration::from_millis(100))
+            .run(stop.clone()),
+    );
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let subscribed = tokio::spawn(
+        consumer
+            .subscribe(vec![format!("{domain}.played").parse()?])
+            .with_group(format!("outage{}", unique()))
+            .run(Counting(std::sync::Arc::clone(&handled)), stop.clone()),
+    );
+    publisher
+        .send_batch(&(0..1000).map(played).collect::<Vec<_>>())
+        .await?;
+    let rows = |catalog: datamesh::catalog::CatalogClient, id: ProductId| async move {
+        catalog
+            .latest_table_version(&id)
+            .await
+            .map(|v| v.rows)
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows(catalog.clone(), history.clone()).await < 1000
+        || handled.load(Ordering::SeqCst) < 1000
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sink and the subscription did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The outage.
+    server.stop().await?;
+    publisher
+        .send_batch(&(1000..2000).map(played).collect::<Vec<_>>())
+        .await?;
+    let snapshot = {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let rows = producer.rows("daily", &(0..10).map(played).collect::<Vec<_>>())?;
+            producer.snapshot("daily", rows).await
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handled.load(Ordering::SeqCst) < 2000 {
+        assert!(
+            Instant::now() < deadline,
+            "the subscription stopped decoding while the catalog was away"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !sinking.is_finished(),
+        "the sink stopped while the catalog was away"
+    );
+    server.resume().await?;
+
+    let recorded = tokio::time::timeout(Duration::from_secs(60), snapshot).await???;
+    assert_eq!(recorded.rows, 10);
+    assert_eq!(
+        catalog.latest_table_version(&daily).await?.version,
+        recorded.version
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows(catalog.clone(), history.clone()).await < 2000 {
+        assert!(
+            Instant::now() < deadline,
+            "the sink's newest version was not registered after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let summary = sinking.await??;
+    subscribed.await??;
+    let version = catalog.latest_table_version(&history).await?;
+    assert_eq!(
+        (version.rows, summary.rows),
+        (2000, 2000),
+        "every event sunk once"
+    );
+    assert_eq!(version.offsets.iter().map(|o| o.offset).sum::<i64>(), 2000);
+    mesh.shutdown().await?;
+    Ok(())
+}
+
+/// Makes a directory tree unwritable, even for root (`chattr +i`), or with `chmod` where
+/// `chattr` cannot (not root, or a file system without the attribute); undone on drop.
+struct Unwritable {
+    dir: std::path::PathBuf,
+    chattr: bool,
+}
+
+impl Unwritable {
+    fn new(dir: &std::path::Path) -> std::io::Result<Self> {
+        let chattr = Command::new("chattr")
+            .arg("-R")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !chattr {
+            Command::new("chmod")
+                .arg("-R")
+                .arg("a-w")
+                .arg(dir)
+                .status()?;
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            chattr,
+        })
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let _ = if self.chattr {
+            Command::new("chattr")
+                .arg("-R")
+                .arg("-i")
+                .arg(&self.dir)
+                .status()
+        } else {
+            Command::new("chmod")
+                .arg("-R")
+                .arg("u+w")
+                .arg(&self.dir)
+                .status()
+        };
+    }
+}
+
+/// The table directory cannot be written for a while: the sink retries (it does not commit
+/// offsets it did not write), and once the lake takes writes again it carries on with every
+/// event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_rides_out_a_lake_that_refuses_writes() -> TestResult {
+    use datamesh::consumer_kit::{CancellationToken, DomainConsumer};
+    use datamesh::mesh_core::{DomainName, ProductId};
+
+    let (mesh, dir) = mesh(None).await?;
+    let endpoints = mesh.endpoints().clone();
+    let domain = format!("lake{}", unique());
+    let producer =
+        DomainProducer::connect(history_contract(dir.path(), &domain)?, &endpoints).await?;
+    let publisher = producer.publisher("played")?;
+    let catalog = datamesh::catalog::CatalogClient::new(&endpoints.catalog_url)?;
+    let history: ProductId = format!("{domain}.history").parse()?;
+    let consumer = DomainConsumer::connect(DomainName::new(&domain)?, &endpoints).await?;
+    let stop = CancellationToken::new();
+    let sinking = tokio::spawn(
+        consumer
+            .sink(history.clone())
+            .with_batch(100, 1 << 20, Duration::from_millis(100))
+            .run(stop.clone()),
+    );
+    publisher
+        .send_batch(&(0..500).map(played).collect::<Vec<_>>())
+        .await?;
+    let rows = || async {
+        catalog
+            .latest_table_version(&history)
+            .await
+            .map(|v| v.rows)
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows().await < 500 {
+        assert!(Instant::now() < deadline, "the sink did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let uri = crate::support::table_uri(&catalog, &history).await?;
+    let table_dir = url::Url::parse(&uri)?
+        .to_file_path()
+        .map_err(|()| "not a file URL")?;
+    let before = catalog.latest_table_version(&history).await?;
+    {
+        let _frozen = Unwritable::new(&table_dir)?;
+        publisher
+            .send_batch(&(500..1000).map(played).collect::<Vec<_>>())
+            .await?;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!sinking.is_finished(), "the sink gave up within seconds");
+        let during = catalog.latest_table_version(&history).await?;
+        assert_eq!(
+            during.version, before.version,
+            "nothing was committed while unwritable"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rows().await < 1000 {
+        assert!(
+            Instant::now() < deadline && !sinking.is_finished(),
+            "the sink did not carry on once the lake took writes again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    sinking.await??;
+    let version = catalog.latest_table_version(&history).await?;
+    assert_eq!(version.rows, 1000, "no row lost or written twice");
+    assert_eq!(version.offsets.iter().map(|o| o.offset).sum::<i64>(), 1000);
+    mesh.shutdown().await?;
+    Ok(())
+}

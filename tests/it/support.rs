@@ -282,3 +282,62 @@ impl Drop for Broker {
         let _ = self.kill();
     }
 }
+
+/// A catalog served by the test on a fixed loopback port, to stop and start again (the same
+/// SQLite database) as an outage.
+pub(crate) struct CatalogServer {
+    database: String,
+    port: u16,
+    running: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<datamesh::catalog::Result<()>>,
+    )>,
+    _dir: tempfile::TempDir,
+}
+
+impl CatalogServer {
+    pub(crate) async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dir = tempfile::tempdir()?;
+        let database = format!("sqlite://{}", dir.path().join("catalog.db").display());
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
+        let mut server = Self {
+            database,
+            port,
+            running: None,
+            _dir: dir,
+        };
+        server.resume().await?;
+        Ok(server)
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops serving: clients get connection refused.
+    pub(crate) async fn stop(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Serves again, on the same port and database.
+    pub(crate) async fn resume(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let catalog = datamesh::catalog::server::Catalog::open(
+            &self.database,
+            datamesh::catalog::server::Auth::Disabled,
+        )
+        .await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(catalog.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        self.running = Some((stop, task));
+        Ok(())
+    }
+}

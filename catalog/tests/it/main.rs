@@ -4,6 +4,7 @@
 mod governance;
 mod hostile;
 mod ops;
+mod outage;
 mod probe;
 mod python;
 mod registry;
