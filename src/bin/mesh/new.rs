@@ -184,6 +184,16 @@ pub(crate) fn run(ctx: &Context, kind: Kind) -> Outcome {
         ("crate_ident", krate.replace('-', "_")),
         ("datamesh", format!("{{ path = {datamesh:?} }}")),
         (
+            "rdkafka_sys",
+            format!(
+                "{{ path = {:?} }}",
+                Path::new(&datamesh)
+                    .join("vendor/rdkafka-sys")
+                    .display()
+                    .to_string()
+            ),
+        ),
+        (
             "source",
             source.map_or_else(String::new, |topic| topic.to_string()),
         ),
@@ -216,6 +226,10 @@ mod tests {
             ("crate", "pay-ments-producer".to_owned()),
             ("crate_ident", "pay_ments_producer".to_owned()),
             ("datamesh", "{ path = \"/x\" }".to_owned()),
+            (
+                "rdkafka_sys",
+                "{ path = \"/x/vendor/rdkafka-sys\" }".to_owned(),
+            ),
             ("source", "a.b".to_owned()),
         ];
         for (path, text) in PRODUCER.iter().chain(CONSUMER) {

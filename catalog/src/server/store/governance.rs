@@ -57,6 +57,7 @@ const TABLE_VERSION_COLUMNS: &str = "SELECT delta_version, row_count, byte_count
 impl Store {
     /// Creates or updates a domain.
     pub async fn upsert_domain(&self, domain: &Domain, audit: &Audit<'_>) -> Result<()> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO domains (name, owner, description, created_at, updated_at) \
@@ -102,6 +103,7 @@ impl Store {
     /// exist (nothing is written then).
     pub async fn upsert_product(&self, product: &DataProduct, audit: &Audit<'_>) -> Result<bool> {
         let id = product.id.as_str();
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let domain_exists = sqlx::query("SELECT 1 FROM domains WHERE name = $1")
             .bind(product.id.domain().as_str())
@@ -265,6 +267,7 @@ impl Store {
         version: &TableVersion,
         audit: &Audit<'_>,
     ) -> Result<VersionOutcome> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
             .bind(id.as_str())
@@ -380,6 +383,7 @@ impl Store {
         consumer: &DomainName,
         audit: &Audit<'_>,
     ) -> Result<Option<Grant>> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let known = sqlx::query("SELECT 1 FROM domains WHERE name = $1")
             .bind(consumer.as_str())
@@ -439,6 +443,7 @@ impl Store {
         consumer: &DomainName,
         audit: &Audit<'_>,
     ) -> Result<bool> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM grants WHERE product_id = $1 AND consumer_domain = $2")
             .bind(product.as_str())
@@ -496,6 +501,7 @@ impl Store {
         heads: &[StreamHead],
         audit: &Audit<'_>,
     ) -> Result<()> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let now = now_ms();
         for head in heads {

@@ -41,6 +41,11 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     schemas: Arc<SchemaCache>,
+    /// On SQLite, writers queue here, in order, before they touch the database: SQLite
+    /// admits one writer at a time and makes the others poll with sleeps (its busy
+    /// handler), which under load lets some wait seconds while holding a pooled connection
+    /// readers need. Postgres queues writers itself, on row locks.
+    writers: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Schemas by id. A schema row never changes and is never deleted (ids are never reused),
@@ -157,6 +162,7 @@ impl Store {
             pool,
             backend,
             schemas: Arc::default(),
+            writers: (backend == Backend::Sqlite).then(Arc::default),
         })
     }
 
@@ -185,6 +191,15 @@ impl Store {
 
     pub(crate) fn schema_cache(&self) -> &SchemaCache {
         &self.schemas
+    }
+
+    /// Waits for this process's turn to write (SQLite only; see `writers`). Hold the guard
+    /// until the write transaction ends.
+    pub(crate) async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writers {
+            Some(writers) => Some(Arc::clone(writers).lock_owned().await),
+            None => None,
+        }
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx> {

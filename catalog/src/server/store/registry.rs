@@ -538,6 +538,7 @@ impl Store {
         check: impl FnOnce(&RegisterContext) -> std::result::Result<(), Vec<String>> + Send,
     ) -> Result<RegisterOutcome> {
         let print = fingerprint(candidate);
+        let _writer = self.writer().await;
         let mut tx = self.begin().await?;
         Self::lock(&mut tx, "registry").await?;
         let existing: Option<i64> = sqlx::query("SELECT id FROM schemas WHERE fingerprint = $1")
@@ -889,6 +890,7 @@ impl Store {
         permanent: bool,
         audit: &Audit<'_>,
     ) -> Result<DeleteOutcome<Vec<i64>>> {
+        let _writer = self.writer().await;
         let mut tx = self.begin().await?;
         Self::lock(&mut tx, "registry").await?;
         if Self::mode_in(&mut tx, subject).await? == Mode::ReadOnly {
@@ -955,6 +957,7 @@ impl Store {
         permanent: bool,
         audit: &Audit<'_>,
     ) -> Result<DeleteOutcome<i64>> {
+        let _writer = self.writer().await;
         let mut tx = self.begin().await?;
         Self::lock(&mut tx, "registry").await?;
         if Self::mode_in(&mut tx, subject).await? == Mode::ReadOnly {
@@ -1024,6 +1027,7 @@ impl Store {
         audit: &Audit<'_>,
     ) -> Result<Option<String>> {
         let column_name = column.column();
+        let _writer = self.writer().await;
         let mut tx = self.begin().await?;
         // Read, then write: take the registry's lock first (SQLite cannot upgrade a read
         // lock while another writer holds the database, and modes decide registrations).

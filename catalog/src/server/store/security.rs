@@ -51,6 +51,7 @@ impl Store {
         description: &str,
         audit: &Audit<'_>,
     ) -> Result<TokenInfo> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tokens (id, token_hash, domain, description, created_by, created_at) \
@@ -113,6 +114,7 @@ impl Store {
 
     /// Revokes a token; returns whether a live token had that id.
     pub async fn revoke_token(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
+        let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
