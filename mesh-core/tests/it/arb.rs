@@ -5,6 +5,7 @@
 //! type defined earlier, or an enclosing record when an array, a map or a nullable union lies
 //! between (so every recursive type has finite values, as real ones do).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use apache_avro::types::Value;
@@ -140,6 +141,12 @@ struct Builder {
     /// Fields (record, index) to get a default once the whole model exists; the default
     /// holds the flavor until then.
     wants_default: Vec<(usize, usize)>,
+    /// For each named type, the records it refers to (itself included) through references
+    /// to records that were still being built: naming it elsewhere closes a cycle through
+    /// them, which needs an escape there too.
+    uses: Vec<BTreeSet<usize>>,
+    /// What the records being built refer to so far, like `enclosing`.
+    collecting: Vec<BTreeSet<usize>>,
 }
 
 impl Builder {
@@ -193,6 +200,7 @@ impl Builder {
                     .map(|s| (*s).to_owned())
                     .collect();
                 let i = self.defs.len();
+                self.uses.push(BTreeSet::new());
                 self.defs.push(Def::Enum {
                     name: format!("E{i}"),
                     aliases: Vec::new(),
@@ -217,6 +225,7 @@ impl Builder {
                     }
                     _ => (usize::from(*size) % 20, FixedKind::Plain),
                 };
+                self.uses.push(BTreeSet::new());
                 self.defs.push(Def::Fixed {
                     name: format!("F{i}"),
                     aliases: Vec::new(),
@@ -227,11 +236,31 @@ impl Builder {
                 Ty::Named(i)
             }
             Raw::Ref(k) => {
-                let mut candidates = self.done.clone();
+                // A done type may be named if every record it reaches that is still being
+                // built is reached here through an escape too.
+                let reachable = |x: &usize| {
+                    self.done.contains(x) || self.enclosing.iter().any(|(e, esc)| e == x && *esc)
+                };
+                let mut candidates: Vec<usize> = self
+                    .done
+                    .iter()
+                    .copied()
+                    .filter(|d| self.uses[*d].iter().all(reachable))
+                    .collect();
                 candidates.extend(self.enclosing.iter().filter(|(_, e)| *e).map(|(i, _)| *i));
                 match candidates.len() {
                     0 => Ty::Int,
-                    n => Ty::Named(candidates[usize::from(*k) % n]),
+                    n => {
+                        let target = candidates[usize::from(*k) % n];
+                        let mut used = self.uses[target].clone();
+                        if !self.done.contains(&target) {
+                            used.insert(target);
+                        }
+                        for c in &mut self.collecting {
+                            c.extend(used.iter().copied());
+                        }
+                        Ty::Named(target)
+                    }
                 }
             }
         }
@@ -239,6 +268,8 @@ impl Builder {
 
     fn record(&mut self, own_ns: bool, fields: &[(Raw, u8)]) -> usize {
         let i = self.defs.len();
+        self.uses.push(BTreeSet::new());
+        self.collecting.push(BTreeSet::new());
         self.defs.push(Def::Record {
             name: format!("R{i}"),
             namespace: own_ns.then(|| format!("ns{i}")),
@@ -260,6 +291,7 @@ impl Builder {
             });
         }
         self.enclosing.pop();
+        self.uses[i] = self.collecting.pop().unwrap_or_default();
         if let Def::Record { fields, .. } = &mut self.defs[i] {
             *fields = built;
         }

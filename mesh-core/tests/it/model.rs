@@ -194,19 +194,6 @@ impl Model {
         };
         w.named(self.root, &self.namespace, true)
     }
-
-    /// The namespace a named type ends up in (its own, or the one where it is defined).
-    pub(crate) fn namespace_of(&self, def: usize) -> String {
-        let mut w = Writer {
-            model: self,
-            written: HashSet::new(),
-            namespaces: vec![None; self.defs.len()],
-        };
-        w.named(self.root, &self.namespace, true);
-        w.namespaces[def]
-            .clone()
-            .unwrap_or_else(|| self.namespace.clone())
-    }
 }
 
 struct Writer<'a> {

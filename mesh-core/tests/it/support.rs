@@ -15,6 +15,8 @@ pub(crate) fn cases(default: u32) -> Config {
         .unwrap_or(default);
     Config {
         cases,
+        // Cases a property sets aside (`prop_assume!`) grow with the cases run.
+        max_global_rejects: cases.saturating_mul(2).max(1024),
         // Failures are printed with their minimal case; no files are written beside the tests.
         failure_persistence: None,
         ..Config::default()
@@ -30,6 +32,21 @@ pub(crate) fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 
         .expect("spawn a worker-sized thread")
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Runs `f` on a thread with a 64 MiB stack. apache-avro's reader recurses once per level of
+/// the body with frames so large in a debug build that 30 levels overflow a 2 MiB stack
+/// (`bug_apache_decode_overflows_the_stack_on_deep_bodies`); the targets compare with it on
+/// bodies of at most a few hundred bytes, which this stack holds.
+pub(crate) fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(64 * 1024 * 1024)
+            .spawn_scoped(scope, f)
+            .expect("spawn a thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Runs `f` and returns what it returned with the bytes this thread allocated meanwhile
@@ -127,4 +144,24 @@ pub(crate) fn no_panic<T>(
             .unwrap_or_default();
         proptest::test_runner::TestCaseError::fail(format!("panicked ({message}) on {input:?}"))
     })
+}
+
+/// Whether `pred` holds for `v` or anything inside it.
+pub(crate) fn any_part(v: &Value, pred: &dyn Fn(&Value) -> bool) -> bool {
+    pred(v)
+        || match v {
+            Value::Record(fields) => fields.iter().any(|(_, v)| any_part(v, pred)),
+            Value::Array(items) => items.iter().any(|v| any_part(v, pred)),
+            Value::Map(entries) => entries.values().any(|v| any_part(v, pred)),
+            Value::Union(_, inner) => any_part(inner, pred),
+            _ => false,
+        }
+}
+
+/// Whether a value holds a decimal of no bytes (see `bug_empty_decimals_decode_but_do_not_encode`).
+pub(crate) fn has_empty_decimal(v: &Value) -> bool {
+    any_part(
+        v,
+        &|v| matches!(v, Value::Decimal(d) if Vec::<u8>::try_from(d).is_err()),
+    )
 }
