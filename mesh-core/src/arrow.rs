@@ -106,20 +106,29 @@ fn fields(columns: &[Column]) -> Fields {
 /// The Arrow schema of a record schema's rows.
 pub fn arrow_schema(schema: &AvroSchema) -> Result<SchemaRef> {
     let columns = table::columns(schema).map_err(|e| fail(schema, e))?;
-    for c in &columns {
-        if let ColumnType::Decimal { precision, .. } = c.data_type
-            && precision > 38
-        {
-            return Err(fail(
-                schema,
-                format!(
-                    "column {}: decimals above 38 digits do not fit Arrow's Decimal128",
-                    c.name
-                ),
-            ));
-        }
+    if let Some(path) = wide_decimal(&columns, "") {
+        return Err(fail(
+            schema,
+            format!("column {path}: decimals above 38 digits do not fit Arrow's Decimal128"),
+        ));
     }
     Ok(Arc::new(arrow_schema::Schema::new(fields(&columns))))
+}
+
+/// The path of the first decimal column wider than Arrow's Decimal128, nested ones included.
+fn wide_decimal(columns: &[Column], prefix: &str) -> Option<String> {
+    fn within(t: &ColumnType, path: String) -> Option<String> {
+        match t {
+            ColumnType::Decimal { precision, .. } if *precision > 38 => Some(path),
+            ColumnType::Struct(fields) => wide_decimal(fields, &format!("{path}.")),
+            ColumnType::Array { element, .. } => within(element, format!("{path}[]")),
+            ColumnType::Map { value, .. } => within(value, format!("{path}{{}}")),
+            _ => None,
+        }
+    }
+    columns
+        .iter()
+        .find_map(|c| within(&c.data_type, format!("{prefix}{}", c.name)))
 }
 
 /// Follows references and nullable unions to the schema of a column's values.

@@ -66,6 +66,10 @@ pub enum Error {
         source: Box<apache_avro::Error>,
     },
 
+    /// An Avro body is not a valid datum of its schema.
+    #[error(transparent)]
+    Decode(#[from] crate::avro::DecodeError),
+
     /// A payload is not in the Confluent wire format.
     #[error(transparent)]
     Wire(#[from] WireError),

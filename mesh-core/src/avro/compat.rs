@@ -261,7 +261,14 @@ fn reader_aliases(schema: &Schema) -> Vec<String> {
     let aliases = match schema {
         Schema::Record(r) => r.aliases.as_ref(),
         Schema::Enum(e) => e.aliases.as_ref(),
-        Schema::Fixed(f) => f.aliases.as_ref(),
+        // Logical types on a fixed are named types too, with the fixed's aliases.
+        Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(UuidSchema::Fixed(f)) => {
+            f.aliases.as_ref()
+        }
+        Schema::Decimal(d) => match &d.inner {
+            InnerDecimalSchema::Fixed(f) => f.aliases.as_ref(),
+            InnerDecimalSchema::Bytes => None,
+        },
         _ => None,
     };
     aliases

@@ -164,7 +164,8 @@ impl Encoder {
     }
 
     fn read(&self, node: NodeId, r: &mut Reader<'_>, depth: usize) -> R<Value> {
-        if depth > MAX_VALUE_DEPTH {
+        // Levels 0..MAX_VALUE_DEPTH, as conform counts them.
+        if depth >= MAX_VALUE_DEPTH {
             return r.fail(format!("nesting deeper than {MAX_VALUE_DEPTH} levels"));
         }
         Ok(match &self.nodes[node] {

@@ -372,6 +372,8 @@ pub(crate) enum Seg {
     Field(Cow<'static, str>),
     Index(usize),
     Key(String),
+    /// A union's branch: a level of the value, not shown in the path.
+    Branch,
 }
 
 /// The path from the root to where the encoder is; formatted only on error.
@@ -389,6 +391,7 @@ impl Path {
                 }
                 Seg::Index(i) => out.push_str(&format!("[{i}]")),
                 Seg::Key(k) => out.push_str(&format!("[{k:?}]")),
+                Seg::Branch => {}
             }
         }
         out
@@ -465,9 +468,10 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Result<(), Violation> {
         use Value as V;
-        // Every level below a record, array or map adds a path step; only recursive schemas
+        // Every level adds a path step (a union's branch an unnamed one), as the decoder
+        // counts levels: what the encoders write, the decoder reads. Only recursive schemas
         // let a value nest deeper than its schema.
-        if path.0.len() > MAX_VALUE_DEPTH {
+        if path.0.len() >= MAX_VALUE_DEPTH {
             return Err(Violation::new(
                 path,
                 format!("the value nests deeper than {MAX_VALUE_DEPTH} levels"),
@@ -482,7 +486,10 @@ impl Encoder {
                     ));
                 };
                 write_long(out, i64::from(*i));
-                self.write_value(*branch, inner, path, out)
+                path.0.push(Seg::Branch);
+                self.write_value(*branch, inner, path, out)?;
+                path.0.pop();
+                Ok(())
             }
             (Node::Union(branches), v) => {
                 let Some((i, branch)) = branches
@@ -493,7 +500,10 @@ impl Encoder {
                     return Err(self.mismatch(node, v, path));
                 };
                 write_long(out, i as i64);
-                self.write_value(*branch, v, path, out)
+                path.0.push(Seg::Branch);
+                self.write_value(*branch, v, path, out)?;
+                path.0.pop();
+                Ok(())
             }
             (Node::Null, V::Null) => Ok(()),
             (Node::Boolean, V::Boolean(b)) => {

@@ -263,13 +263,32 @@ impl<'a> Ser<'a> {
 /// Refuses a value nested deeper than [`MAX_VALUE_DEPTH`] (only recursive schemas let data
 /// nest deeper than the schema), before serde recurses into it.
 fn within_depth(path: &Path) -> R {
-    if path.0.len() > MAX_VALUE_DEPTH {
+    if path.0.len() >= MAX_VALUE_DEPTH {
         return Err(SerError(Violation::new(
             path,
             format!("the value nests deeper than {MAX_VALUE_DEPTH} levels"),
         )));
     }
     Ok(())
+}
+
+/// Enters a child value at `node` (its path step pushed already): a union's branch is a
+/// level of its own, as the decoder counts levels, so what is written can be read. Returns
+/// whether a branch step was pushed, for [`leave`].
+fn enter(enc: &Encoder, node: NodeId, path: &mut Path) -> R<bool> {
+    let branch = matches!(enc.nodes[node], Node::Union(_));
+    within_depth(path)?;
+    if branch {
+        path.0.push(Seg::Branch);
+        within_depth(path)?;
+    }
+    Ok(branch)
+}
+
+fn leave(path: &mut Path, branch: bool) {
+    if branch {
+        path.0.pop();
+    }
 }
 
 /// Avro's JSON encoding of bytes: one code point (0-255) per byte.
@@ -574,7 +593,7 @@ pub(crate) struct SeqSer<'a> {
 impl SeqSer<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
         self.path.0.push(Seg::Index(self.count));
-        within_depth(self.path)?;
+        let branch = enter(self.enc, self.item, self.path)?;
         let out = self.buffered.as_mut().unwrap_or(&mut *self.out);
         value.serialize(Ser {
             enc: self.enc,
@@ -582,6 +601,7 @@ impl SeqSer<'_> {
             out,
             path: self.path,
         })?;
+        leave(self.path, branch);
         self.path.0.pop();
         self.count += 1;
         Ok(())
@@ -800,13 +820,14 @@ impl ser::SerializeMap for MapOrRecord<'_> {
                 let out = m.buffered.as_mut().unwrap_or(&mut *m.out);
                 write_bytes(out, key.as_bytes());
                 m.path.0.push(Seg::Key(key));
-                within_depth(m.path)?;
+                let branch = enter(m.enc, m.value, m.path)?;
                 value.serialize(Ser {
                     enc: m.enc,
                     node: m.value,
                     out,
                     path: m.path,
                 })?;
+                leave(m.path, branch);
                 m.path.0.pop();
                 m.count += 1;
                 Ok(())
@@ -873,7 +894,7 @@ impl RecordSer<'_> {
             return Err(err);
         }
         self.path.0.push(Seg::Field(Cow::Borrowed(f.name)));
-        within_depth(self.path)?;
+        let branch = enter(self.enc, f.node, self.path)?;
         if index == self.next {
             value.serialize(Ser {
                 enc: self.enc,
@@ -881,6 +902,7 @@ impl RecordSer<'_> {
                 out: self.out,
                 path: self.path,
             })?;
+            leave(self.path, branch);
             self.next += 1;
             self.path.0.pop();
             self.drain();
@@ -892,6 +914,7 @@ impl RecordSer<'_> {
                 out: &mut buf,
                 path: self.path,
             })?;
+            leave(self.path, branch);
             self.path.0.pop();
             if self.parked.len() <= index {
                 self.parked.resize(self.record.fields.len(), None);

@@ -206,6 +206,13 @@ impl Columns<'_> {
                 if self.expanding.contains(&r.name) {
                     return Err(recursive(path, &r.name));
                 }
+                if r.fields.is_empty() && path != "$" {
+                    // Arrow has no struct without fields.
+                    return Err(format!(
+                        "{path}: record {} has no fields; a column must hold something",
+                        r.name.fullname(None)
+                    ));
+                }
                 self.expanding.push(r.name.clone());
                 let inner_ns = r.name.namespace().or(ns);
                 let mut columns = Vec::with_capacity(r.fields.len());

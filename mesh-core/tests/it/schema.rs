@@ -130,7 +130,7 @@ fn perturb(json: &mut Json, ops: &mut impl Iterator<Item = (u8, Json)>) {
     }
 }
 
-/// Bug (`bug_parse_panics_on_an_odd_attribute_beside_a_bad_default`): apache-avro 0.22
+/// Bug (`parse_refuses_what_makes_apache_avro_panic`): apache-avro 0.22
 /// panics while it describes a field default that does not fit, when the field's type
 /// carries an `order` that is not a string, or a `size`, `precision` or `scale` that is not an
 /// integer. True for JSON that has a default and such an attribute anywhere.
@@ -154,7 +154,7 @@ fn odd_attribute_beside_a_default(json: &Json) -> bool {
 }
 
 /// Parses `text`; `None` when it is refused. A panic fails the case, unless it is
-/// bug_parse_panics_on_an_odd_attribute_beside_a_bad_default on JSON that has what it takes.
+/// parse_refuses_what_makes_apache_avro_panic on JSON that has what it takes.
 fn parse_or_refuse(text: &str, origin: &str) -> Result<Option<AvroSchema>, TestCaseError> {
     match no_panic(&text, || AvroSchema::parse(text, origin)) {
         Ok(parsed) => Ok(parsed.ok()),
@@ -344,8 +344,7 @@ fn expansion_is_bounded_and_quick() {
 /// apache-avro 0.22 (`parsing_canonical_form`, reached from `RecordField::resolve_default_value`
 /// to word its error); `AvroSchema::parse` does not contain it.
 #[test]
-#[ignore = "bug: AvroSchema::parse panics (inside apache-avro 0.22) on an odd attribute beside a default that does not fit"]
-fn bug_parse_panics_on_an_odd_attribute_beside_a_bad_default() {
+fn parse_refuses_what_makes_apache_avro_panic() {
     let texts = [
         // `called Option::unwrap() on a None value`, apache-avro src/schema/mod.rs:1131
         r#"{"type":"record","name":"R","fields":[{"name":"f","type":{"type":"map","values":"int","size":1.5},"default":1}]}"#,

@@ -133,15 +133,16 @@ proptest! {
         let schema = parse(&model);
         let found = problems(&model);
         let cols = no_panic(&model.text(), || columns(&schema))?;
-        prop_assert_eq!(cols.is_ok(), !found.recursive && !found.other, "{}: {:?} {:?}", model.text(), found, cols);
-        if found.recursive && !found.other {
+        // A nested record without fields is refused too: Arrow has no empty struct.
+        prop_assert_eq!(cols.is_ok(), !found.recursive && !found.other && !found.empty_struct, "{}: {:?} {:?}", model.text(), found, cols);
+        if found.recursive && !found.other && !found.empty_struct {
             let err = cols.expect_err("checked");
             prop_assert!(err.contains("contains itself"), "{err}");
         }
         // A table can always take its own schema, whatever columns it partitions by.
         let parts = top_level(&model);
         let same_schema = evolution(&schema, &schema, &parts);
-        if !found.recursive && !found.other {
+        if !found.recursive && !found.other && !found.empty_struct {
             prop_assert!(same_schema.is_empty(), "{same_schema:?}");
         } else {
             prop_assert_eq!(same_schema.len(), 1, "{:?}", same_schema);
@@ -150,12 +151,9 @@ proptest! {
         let arrow = no_panic(&model.text(), || arrow_schema(&schema))?;
         if arrow.is_ok() {
             prop_assert!(!found.recursive && !found.other && !found.top_level_wide_decimal);
-            // Steps around bug_arrow_schema_takes_nested_decimals_past_38_digits and
-            // bug_empty_records_are_columns_but_not_arrays.
-            if !found.nested_wide_decimal && !found.empty_struct {
-                let empty = to_batch(&schema, &[]);
-                prop_assert!(empty.is_ok(), "{}: {:?}", model.text(), empty.err());
-            }
+            prop_assert!(!found.nested_wide_decimal && !found.empty_struct, "{}", model.text());
+            let empty = to_batch(&schema, &[]);
+            prop_assert!(empty.is_ok(), "{}: {:?}", model.text(), empty.err());
         }
     }
 
@@ -188,7 +186,6 @@ fn table_rows() -> impl Strategy<Value = (Arc<Model>, Vec<Value>)> {
     arb::model()
         .prop_filter("a table schema", |m| {
             let p = problems(m);
-            // Steps around bug_empty_records_are_columns_but_not_arrays too.
             !p.recursive
                 && !p.other
                 && !p.nested_wide_decimal
@@ -245,8 +242,7 @@ proptest! {
 /// maps `decimal(40, 2)` to `Decimal128(40, 2)`, a type Arrow refuses: no batch of the schema
 /// can be built, not even an empty one.
 #[test]
-#[ignore = "bug: arrow_schema accepts decimal(40,2) nested in a record/array/map; to_batch then fails even with no rows"]
-fn bug_arrow_schema_takes_nested_decimals_past_38_digits() {
+fn arrow_schema_refuses_nested_decimals_past_38_digits() {
     let schema = AvroSchema::parse(
         r#"{"type":"record","name":"R","fields":[{"name":"xs","type":{"type":"array","items":
             {"type":"bytes","logicalType":"decimal","precision":40,"scale":2}}}]}"#,
@@ -290,8 +286,7 @@ fn bug_duration_columns_do_not_come_back() {
 /// StructArray::new_empty_fields", even for no rows. (Parquet cannot store an empty group
 /// either: `columns` could refuse it with a reason.)
 #[test]
-#[ignore = "bug: a record column with no fields passes columns/arrow_schema but to_batch fails with an Arrow error"]
-fn bug_empty_records_are_columns_but_not_arrays() {
+fn empty_records_are_not_columns() {
     let schema = AvroSchema::parse(
         r#"{"type":"record","name":"R","fields":[{"name":"e","type":{"type":"record","name":"Empty","fields":[]}}]}"#,
         "empty",
