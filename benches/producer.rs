@@ -14,6 +14,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The process allocator: see the datamesh crate docs.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;
+
 mod common;
 
 use common::{env_usize, percentile, report};

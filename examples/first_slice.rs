@@ -45,3 +45,8 @@ async fn main() -> anyhow::Result<()> {
     println!("done       every hop of the slice worked");
     Ok(())
 }
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

@@ -32,16 +32,20 @@
 //!
 //! # The process allocator
 //!
-//! With the default `jemalloc` feature this crate makes jemalloc the allocator of the whole
-//! program, for Rust and for C alike (it is linked unprefixed, so librdkafka's `malloc` and
-//! `free` use it too). Publishing allocates each Kafka message, its headers and its delivery
-//! slot on the sending thread and frees them on librdkafka's threads; glibc's per-thread
-//! arenas make every such free take the allocating arena's lock: with glibc the publish path
-//! spent 2.7-3.3 µs of CPU per event against 2.0-2.4 µs with jemalloc, about a third more
-//! (`cpu_us_per_event` in `benches/producer.rs`; build it with `--no-default-features` for
-//! the glibc side). A program that sets its own `#[global_allocator]` turns the feature off:
-//! `datamesh = { version = "...", default-features = false }`. The kits alone
-//! (`producer-kit`, `consumer-kit`) never choose an allocator.
+//! A library does not choose the allocator of the programs that use it: the mesh's own
+//! programs (`mesh`, `mesh-catalog`, `mesh-scenarios`, the benches, the generated crates)
+//! choose jemalloc, and so should a publishing service. Publishing allocates each Kafka
+//! message, its headers and its delivery slot on the sending thread and frees them on
+//! librdkafka's threads; glibc's per-thread arenas make every such free take the allocating
+//! arena's lock, a cost on every event (`cpu_us_per_event` in `benches/producer.rs`, built
+//! with and without the `jemalloc` feature). With the default `jemalloc` feature this crate
+//! re-exports [`Jemalloc`], linked unprefixed so librdkafka's `malloc` and `free` use it too:
+//!
+//! ```ignore
+//! // In the program's main.rs (`ignore`: a doctest is a program with its own allocator).
+//! #[global_allocator]
+//! static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;
+//! ```
 
 #![warn(missing_docs)]
 
@@ -56,7 +60,7 @@ pub use producer_kit;
 
 pub use error::{Error, Result};
 
-#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub use local::LocalMesh;
+/// jemalloc, for a program's `#[global_allocator]`; see [the crate docs](crate#the-process-allocator).
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+pub use tikv_jemallocator::Jemalloc;

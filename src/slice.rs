@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use catalog::TableVersion;
 use consumer_kit::{DomainConsumer, Event, StartFrom};
@@ -24,6 +24,7 @@ use deltalake::arrow::array::{Int32Array, Int64Array, StringArray, TimestampMicr
 use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use deltalake::arrow::record_batch::RecordBatch;
 use mesh_core::apache_avro::types::Value;
+use mesh_core::time::now_ms;
 use mesh_core::{Contract, DomainName, Endpoints, ProductId, ProductName};
 use producer_kit::{Delivery, DomainProducer};
 
@@ -60,12 +61,6 @@ pub struct Slice {
     endpoints: Endpoints,
     contracts: PathBuf,
     suffix: String,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn name(base: &str, suffix: &str) -> Result<DomainName> {

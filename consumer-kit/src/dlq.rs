@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
+use mesh_core::kafka::NewTopicSpec;
 use mesh_core::wire::headers;
 use mesh_core::{Pinned, StreamName, TopicName};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 
 use crate::consumer::DomainConsumer;
 use crate::error::{Error, Result};
@@ -66,17 +64,14 @@ impl DeadLetters {
     pub(crate) async fn open(consumer: &DomainConsumer) -> Result<Self> {
         let endpoints = consumer.endpoints();
         let topic = dead_letter_topic(consumer);
-        let settings = endpoints.kafka.client_settings(
+        let config = mesh_core::kafka::client_config(
+            &endpoints.kafka,
             &[
                 ("client.id", "mesh-dlq"),
                 ("message.timeout.ms", mesh_core::config::DELIVERY_TIMEOUT_MS),
             ],
             PINNED,
         )?;
-        let mut config = ClientConfig::new();
-        for (k, v) in &settings {
-            config.set(k, v);
-        }
         let kafka: FutureProducer = config.create().map_err(|source| Error::Kafka {
             operation: "create the dead-letter producer",
             source,
@@ -135,51 +130,17 @@ impl DeadLetters {
     }
 
     async fn create_topic(&self) -> Result<()> {
-        {
-            {
-                let topic = &self.topic;
-                match &self.endpoints.kafka.topic_creator {
-                    Some(creator) => {
-                        creator
-                            .create(topic.as_str(), 1)
-                            .map_err(|reason| Error::DeadLetter {
-                                topic: topic.to_string(),
-                                reason,
-                            })
-                    }
-                    None => {
-                        let admin: AdminClient<DefaultClientContext> =
-                            self.config.create().map_err(|source| Error::Kafka {
-                                operation: "create an admin client",
-                                source,
-                            })?;
-                        let new = NewTopic::new(topic.as_str(), 1, TopicReplication::Fixed(-1));
-                        let options =
-                            AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-                        let results =
-                            admin
-                                .create_topics([&new], &options)
-                                .await
-                                .map_err(|source| Error::Kafka {
-                                    operation: "create the dead-letter topic",
-                                    source,
-                                })?;
-                        for r in results {
-                            match r {
-                                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                                Err((_, code)) => {
-                                    return Err(Error::DeadLetter {
-                                        topic: topic.to_string(),
-                                        reason: code.to_string(),
-                                    });
-                                }
-                            }
-                        }
-                        Ok(())
-                    }
-                }
-            }
-        }
+        let spec = NewTopicSpec {
+            topic: &self.topic,
+            partitions: 1,
+            retention: None,
+        };
+        mesh_core::kafka::ensure_topic(&self.endpoints.kafka, spec)
+            .await
+            .map_err(|source| Error::DeadLetter {
+                topic: self.topic.clone(),
+                source: Box::new(source),
+            })
     }
 
     /// Keeps `message` in the dead-letter topic; resolves when the broker has it.

@@ -18,13 +18,13 @@ pub enum Error {
         source: crate::decoder::DecodeError,
     },
 
-    /// The dead-letter topic cannot be written: the consumer stops rather than lose events.
-    #[error("dead-letter topic {topic}: {reason}")]
+    /// The dead-letter topic cannot be created: the consumer stops rather than lose events.
+    #[error("dead-letter topic {topic}: {source}")]
     DeadLetter {
         /// The topic.
-        topic: String,
+        topic: mesh_core::TopicName,
         /// Why.
-        reason: String,
+        source: Box<mesh_core::kafka::TopicError>,
     },
 
     /// A partition worker failed.
@@ -96,6 +96,14 @@ pub enum Error {
         source: Box<deltalake::DeltaTableError>,
     },
 
+    /// A time to read a product at is not a time (milliseconds since the Unix epoch out of
+    /// range).
+    #[error("{millis} ms since the Unix epoch is not a time a table can be read at")]
+    InvalidTime {
+        /// The time given.
+        millis: i64,
+    },
+
     /// Query results could not become the rows asked for.
     #[error("query rows do not fit the type asked for: {0}")]
     Rows(String),
@@ -103,6 +111,16 @@ pub enum Error {
     /// A query failed to plan or run.
     #[error("query failed: {0}")]
     Query(#[from] deltalake::datafusion::error::DataFusionError),
+}
+
+impl From<mesh_core::lake::TableError> for Error {
+    fn from(e: mesh_core::lake::TableError) -> Self {
+        Self::Delta {
+            product: e.product,
+            uri: e.uri,
+            source: e.source,
+        }
+    }
 }
 
 impl Error {

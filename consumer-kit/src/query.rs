@@ -8,15 +8,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use deltalake::DeltaTable;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::catalog::MemorySchemaProvider;
 use deltalake::datafusion::common::TableReference;
 use deltalake::datafusion::prelude::SessionContext;
 use mesh_core::ProductId;
+use mesh_core::lake::ProductTable;
 use serde::de::DeserializeOwned;
 use tracing::info;
-use url::Url;
 
 use crate::consumer::DomainConsumer;
 use crate::error::{Error, Result};
@@ -71,7 +70,9 @@ impl StaticData {
     /// Opens `product` at a version or time. A product of another domain needs a grant.
     pub async fn open_at(&self, product: &ProductId, at: At) -> Result<u64> {
         let table = self.load(product, at).await?;
-        let version = table.version().unwrap_or_default();
+        let version = table
+            .version()
+            .map_or(0, |v| u64::try_from(v).unwrap_or_default());
         self.register(product, &table).await?;
         if let Ok(mut opened) = self.opened.lock() {
             opened.insert(product.clone(), (at, version));
@@ -80,7 +81,7 @@ impl StaticData {
         Ok(version)
     }
 
-    async fn load(&self, product: &ProductId, at: At) -> Result<DeltaTable> {
+    async fn load(&self, product: &ProductId, at: At) -> Result<ProductTable> {
         let described = self.consumer.catalog().product(product).await?;
         if described.table_location_hidden {
             return Err(Error::NotGranted {
@@ -91,47 +92,26 @@ impl StaticData {
         let port = described.table_port.ok_or_else(|| Error::NoTable {
             product: product.clone(),
         })?;
-        let delta_error = |source| Error::Delta {
-            product: product.clone(),
-            uri: port.uri.clone(),
-            source: Box::new(source),
-        };
-        let url = Url::parse(&port.uri).map_err(|e| {
-            delta_error(deltalake::DeltaTableError::InvalidTableLocation(format!(
-                "{}: {e}",
-                port.uri
-            )))
-        })?;
-        let mut table = mesh_core::lake::table_builder(url, self.consumer.endpoints())
-            .map_err(&delta_error)?
-            .load()
-            .await
-            .map_err(&delta_error)?;
+        let mut table =
+            ProductTable::load(product.clone(), &port.uri, self.consumer.endpoints()).await?;
         match at {
             At::Latest => {}
-            At::Version(v) => table.load_version(v).await.map_err(delta_error)?,
+            At::Version(v) => table.load_version(v).await?,
             At::Timestamp(ms) => {
-                let when =
-                    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::Sink {
-                        product: product.clone(),
-                        reason: format!("{ms} is not a time"),
-                    })?;
-                table.load_with_datetime(when).await.map_err(delta_error)?;
+                let when = chrono::DateTime::from_timestamp_millis(ms)
+                    .ok_or(Error::InvalidTime { millis: ms })?;
+                table.load_at(when).await?;
             }
         }
         Ok(table)
     }
 
-    async fn register(&self, product: &ProductId, table: &DeltaTable) -> Result<()> {
-        let delta_error = |source| Error::Delta {
-            product: product.clone(),
-            uri: table.table_url().to_string(),
-            source: Box::new(source),
-        };
-        table
+    async fn register(&self, product: &ProductId, table: &ProductTable) -> Result<()> {
+        let delta = table.delta_table();
+        delta
             .update_datafusion_session(&self.ctx.state())
-            .map_err(delta_error)?;
-        let provider = table.table_provider().await?;
+            .map_err(|e| table.error(e))?;
+        let provider = delta.table_provider().await?;
         let domain = product.domain();
         let catalog = self.ctx.catalog(CATALOG).ok_or_else(|| {
             deltalake::datafusion::error::DataFusionError::Plan(format!("no catalog {CATALOG}"))

@@ -38,10 +38,13 @@
 //!   one mapping tables and queries use.
 //! - **contracts**: [`Contract`] is a domain's manifest (streams, products, write modes,
 //!   SLAs), loaded and checked as a whole.
-//! - **lake**: `lake` (feature `lake`) opens the kits' Delta tables through one builder; a
-//!   local lake lists its commit logs without a file lookup per commit ever made.
+//! - **lake**: `lake` (feature `lake`) is the one layer the kits open, write, compact and
+//!   describe product tables through.
+//! - **kafka**: `kafka` (feature `kafka`) builds the kits' Kafka clients, creates topics on
+//!   any broker the mesh runs on, and keeps rdkafka's blocking calls off the runtime.
 //!
-//! Modules: [`names`], [`avro`], [`wire`], [`config`], [`contract`], [`error`].
+//! Modules: [`names`], [`avro`], [`wire`], [`config`], [`contract`], [`time`], [`error`];
+//! with features, `arrow`, `lake` and `kafka`.
 
 #![warn(missing_docs)]
 
@@ -51,9 +54,12 @@ pub mod avro;
 pub mod config;
 pub mod contract;
 pub mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "lake")]
 pub mod lake;
 pub mod names;
+pub mod time;
 pub mod wire;
 
 pub use apache_avro;

@@ -64,6 +64,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// A snapshot committed no new version (a merge of no rows): the table and the catalog
+    /// are as they were.
+    #[error("the snapshot of {product} committed no new version")]
+    NoNewVersion {
+        /// The product.
+        product: ProductId,
+    },
+
     /// A serde row could not be turned into an Avro value.
     #[error("row {row} cannot be converted: {reason}")]
     RowConversion {
@@ -91,12 +99,12 @@ pub enum Error {
     Undelivered(Box<Undelivered>),
 
     /// A topic could not be created.
-    #[error("cannot create topic {topic}: {reason}")]
+    #[error("cannot create topic {topic}: {source}")]
     TopicCreation {
         /// The topic.
         topic: TopicName,
         /// Why.
-        reason: String,
+        source: Box<mesh_core::kafka::TopicError>,
     },
 
     /// The catalog refused a registration or could not be reached.
@@ -137,6 +145,16 @@ pub enum Error {
     /// The producer was shut down while an event waited.
     #[error("the producer is closed")]
     Closed,
+}
+
+impl From<mesh_core::lake::TableError> for Error {
+    fn from(e: mesh_core::lake::TableError) -> Self {
+        Self::Delta {
+            product: e.product,
+            uri: e.uri,
+            source: e.source,
+        }
+    }
 }
 
 impl Error {

@@ -22,8 +22,10 @@
 //!   Append-mode products are compacted in the background every 25 appends, size-tiered
 //!   (each run merges what was appended since the last, every eighth run merges eight of
 //!   those, and so on up to the table's target file size), so neither the number of files
-//!   nor the compaction work grows with the table. [`DomainProducer::maintain`] compacts to
-//!   the target file size and vacuums.
+//!   nor the compaction work grows with the table ([`mesh_core::lake::compaction`], the
+//!   policy the consumer kit's sink uses too). [`DomainProducer::maintain`] compacts to the
+//!   target file size and vacuums; [`DomainProducer::close`] waits for background work and
+//!   for Kafka's acknowledgements before the process exits.
 //!
 //! ```no_run
 //! use mesh_core::{Contract, Endpoints, MeshConfig};

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use catalog::{CatalogClient, DataProduct};
 use mesh_core::{AvroSchema, Contract, DomainName, Endpoints, Subject, TopicName};
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
@@ -386,13 +385,12 @@ async fn topic_states(contract: &Contract, endpoints: &Endpoints) -> Vec<TopicPl
         .iter()
         .map(|s| (TopicName::new(&contract.domain, &s.name), s.partitions))
         .collect();
-    let settings = endpoints.kafka.client_settings(&[], &[]);
-    let found = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i32)>, String> {
-        let mut config = ClientConfig::new();
-        for (k, v) in settings.map_err(|e| e.to_string())? {
-            config.set(k, v);
-        }
-        let client: BaseConsumer = config.create().map_err(|e| e.to_string())?;
+    let config = mesh_core::kafka::client_config(&endpoints.kafka, &[], &[]);
+    let found = mesh_core::kafka::blocking(move || -> Result<Vec<(String, i32)>, String> {
+        let client: BaseConsumer = config
+            .map_err(|e| e.to_string())?
+            .create()
+            .map_err(|e| e.to_string())?;
         let metadata = client
             .fetch_metadata(None, Duration::from_secs(10))
             .map_err(|e| format!("cannot read the broker's metadata: {e}"))?;
@@ -403,7 +401,7 @@ async fn topic_states(contract: &Contract, endpoints: &Endpoints) -> Vec<TopicPl
             .collect())
     })
     .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    .unwrap_or_else(|| Err("shutting down".to_owned()));
     topics
         .into_iter()
         .map(|(topic, declared)| {

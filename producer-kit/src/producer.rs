@@ -7,14 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog::{CatalogClient, DataProduct, Domain, Sla, StreamPort, TablePort};
+use mesh_core::kafka::NewTopicSpec;
 use mesh_core::{
-    AvroSchema, Contract, Endpoints, Pinned, ProductId, ProductSpec, StreamSpec, Subject, TopicName,
+    AvroSchema, Contract, Endpoints, Pinned, ProductId, ProductSpec, Subject, TopicName,
 };
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::Producer;
-use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{info, instrument};
@@ -24,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::plan::refusals;
 use crate::publisher::{DynPublisher, Publisher, StreamHandle};
 use crate::snapshot::{Rows, Snapshot};
-use crate::tables::Tables;
+use crate::tables::{Maintenance, ProductTables};
 
 /// Settings every mesh producer runs with; options may not change them.
 const PINNED: &[Pinned] = &[
@@ -62,9 +59,7 @@ pub(crate) struct Inner {
     pub(crate) max_in_flight: usize,
     /// Registered value schemas of the streams: (schema, id).
     pub(crate) stream_schemas: HashMap<String, (AvroSchema, u32)>,
-    /// Registered row schemas of the products: (schema, id).
-    pub(crate) table_schemas: HashMap<String, (AvroSchema, u32)>,
-    pub(crate) tables: Tables,
+    pub(crate) tables: Arc<ProductTables>,
 }
 
 impl Drop for Inner {
@@ -84,16 +79,6 @@ impl std::fmt::Debug for DomainProducer {
             .field("endpoints", &self.inner.endpoints)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether the broker is librdkafka's mock cluster, reached from outside its process.
-async fn is_dev_broker(kafka: &Arc<Kafka>) -> bool {
-    let client = Arc::clone(kafka);
-    tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(Duration::from_secs(10)))
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|id| id.starts_with("mockCluster"))
 }
 
 /// Maps a catalog refusal of a schema to [`Error::Incompatible`].
@@ -154,7 +139,7 @@ impl DomainProducer {
                 .upsert_product(&Self::describe(&contract, product, endpoints))
                 .await?;
         }
-        let mut table_schemas = HashMap::new();
+        let mut table_schema_ids = HashMap::new();
         for product in &contract.products {
             let id = ProductId::new(domain, &product.name);
             let subject = Subject::table(&id);
@@ -162,10 +147,7 @@ impl DomainProducer {
                 .register_schema(&subject, &product.schema)
                 .await
                 .map_err(|e| schema_refusal(&subject, e))?;
-            table_schemas.insert(
-                product.name.to_string(),
-                (product.schema.clone(), schema_id),
-            );
+            table_schema_ids.insert(product.name.to_string(), schema_id);
         }
         let mut stream_schemas = HashMap::new();
         for stream in &contract.streams {
@@ -179,7 +161,8 @@ impl DomainProducer {
 
         // 3. Kafka.
         let client_id = format!("mesh-producer-{domain}");
-        let settings = endpoints.kafka.client_settings(
+        let settings = mesh_core::kafka::client_config(
+            &endpoints.kafka,
             &[
                 ("client.id", &client_id),
                 ("linger.ms", "5"),
@@ -188,24 +171,38 @@ impl DomainProducer {
             ],
             PINNED,
         )?;
-        let mut config = ClientConfig::new();
-        for (k, v) in settings {
-            config.set(k, v);
-        }
-        let kafka: Arc<Kafka> = Arc::new(config.create_with_context(Reports).map_err(
+        let kafka: Arc<Kafka> = Arc::new(settings.create_with_context(Reports).map_err(
             |source| Error::Kafka {
                 operation: "create the producer",
                 topic: "*".into(),
                 source,
             },
         )?);
-        // Asked once: a broker reached from outside the process may be a `mesh dev`'s.
-        let dev_broker = endpoints.kafka.topic_creator.is_none()
-            && !contract.streams.is_empty()
-            && is_dev_broker(&kafka).await;
         for stream in &contract.streams {
             let topic = TopicName::new(domain, &stream.name);
-            ensure_topic(endpoints, &kafka, dev_broker, &topic, stream).await?;
+            let spec = NewTopicSpec {
+                topic: &topic,
+                partitions: stream.partitions,
+                retention: stream.retention,
+            };
+            mesh_core::kafka::ensure_topic(&endpoints.kafka, spec)
+                .await
+                .map_err(|source| Error::TopicCreation {
+                    topic: topic.clone(),
+                    source: Box::new(source),
+                })?;
+        }
+
+        // 4. The product tables.
+        let tables = ProductTables::new(
+            domain.clone(),
+            endpoints.clone(),
+            catalog.clone(),
+            &contract.products,
+            table_schema_ids,
+        );
+        for product in &contract.products {
+            tables.ensure(product).await?;
         }
 
         let producer = Self {
@@ -216,16 +213,10 @@ impl DomainProducer {
                 in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
                 max_in_flight: max_in_flight.max(1),
                 stream_schemas,
-                table_schemas,
-                tables: Tables::default(),
+                tables: Arc::new(tables),
                 contract,
             }),
         };
-
-        // 4. The product tables.
-        for product in &producer.inner.contract.products {
-            producer.ensure_table(product).await?;
-        }
         info!(bootstrap = %endpoints.kafka.bootstrap_servers, "domain producer connected");
         Ok(producer)
     }
@@ -295,10 +286,6 @@ impl DomainProducer {
         &self.inner.endpoints
     }
 
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
-    }
-
     fn stream_handle(&self, stream: &str) -> Result<StreamHandle> {
         let spec = self
             .inner
@@ -340,16 +327,50 @@ impl DomainProducer {
     /// A snapshot of the contract's product `product` holding `rows`; it is written in the
     /// product's write mode and registered when awaited. See [`Snapshot`].
     pub fn snapshot(&self, product: &str, rows: impl Into<Rows>) -> Snapshot {
-        Snapshot::new(self.clone(), product.to_owned(), rows.into())
+        Snapshot::new(
+            Arc::clone(&self.inner.tables),
+            product.to_owned(),
+            rows.into(),
+        )
     }
 
     /// Serde rows for a snapshot of `product`, checked against its row schema.
     pub fn rows<T: Serialize>(&self, product: &str, rows: &[T]) -> Result<Rows> {
-        Rows::from_serde(&self.product_spec(product)?.schema, rows)
+        Rows::from_serde(&self.inner.tables.spec(product)?.schema, rows)
     }
 
-    /// Waits until every event handed to Kafka is acknowledged, or `timeout` passes. Call
-    /// it before the process exits.
+    /// Compacts the product table's small files, then deletes files no version newer than
+    /// `retention` needs. Safe next to writers: compaction commits like any writer (appends
+    /// in between are kept), and vacuum only deletes files older than `retention` that no
+    /// current version references.
+    pub async fn maintain(&self, product: &str, retention: Duration) -> Result<Maintenance> {
+        self.inner.tables.maintain(product, retention).await
+    }
+
+    /// Waits for the work the producer does in the background (compaction of appended
+    /// products' tables), then for Kafka to acknowledge every event handed to it, within
+    /// `timeout` in all. Call it before the process exits: a compaction cut short commits
+    /// nothing, and an event not acknowledged may be lost.
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        let started = std::time::Instant::now();
+        if tokio::time::timeout(timeout, self.inner.tables.drain())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background compaction still running at shutdown; it commits nothing if cut short"
+            );
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        let producer = self.clone();
+        mesh_core::kafka::blocking(move || producer.flush(left))
+            .await
+            .ok_or(Error::Closed)?
+    }
+
+    /// Waits until every event handed to Kafka is acknowledged, or `timeout` passes; blocks
+    /// the thread (from async code, [`DomainProducer::close`] waits without blocking and
+    /// also waits for background work).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.inner
             .kafka
@@ -360,91 +381,4 @@ impl DomainProducer {
                 source,
             })
     }
-}
-
-/// Creates the topic of a stream if it does not exist: through the broker's admin API, the
-/// in-process broker's own call, or (`dev_broker`) a `mesh dev` broker's auto-creation.
-async fn ensure_topic(
-    endpoints: &Endpoints,
-    kafka: &Arc<Kafka>,
-    dev_broker: bool,
-    topic: &TopicName,
-    spec: &StreamSpec,
-) -> Result<()> {
-    if let Some(creator) = &endpoints.kafka.topic_creator {
-        return creator
-            .create(topic.as_str(), spec.partitions)
-            .map_err(|reason| Error::TopicCreation {
-                topic: topic.clone(),
-                reason,
-            });
-    }
-    if dev_broker {
-        // librdkafka's mock cluster (a `mesh dev` in another process) has no admin API; it
-        // creates a topic, with its own partition count, when a producer asks about it.
-        let client = Arc::clone(kafka);
-        let name = topic.to_string();
-        let partitions = tokio::task::spawn_blocking(move || {
-            client
-                .client()
-                .fetch_metadata(Some(&name), Duration::from_secs(10))
-                .map(|m| m.topics().first().map_or(0, |t| t.partitions().len()))
-        })
-        .await
-        .map_err(|e| Error::TopicCreation {
-            topic: topic.clone(),
-            reason: e.to_string(),
-        })?
-        .map_err(|source| Error::Kafka {
-            operation: "create topic",
-            topic: topic.to_string(),
-            source,
-        })?;
-        if partitions != usize::try_from(spec.partitions).unwrap_or_default() {
-            tracing::warn!(
-                %topic,
-                partitions,
-                declared = spec.partitions,
-                "the development broker created the topic with its own partition count"
-            );
-        }
-        return Ok(());
-    }
-    let settings = endpoints.kafka.client_settings(&[], &[])?;
-    let mut config = ClientConfig::new();
-    for (k, v) in settings {
-        config.set(k, v);
-    }
-    let admin: AdminClient<DefaultClientContext> =
-        config.create().map_err(|source| Error::Kafka {
-            operation: "create an admin client",
-            topic: topic.to_string(),
-            source,
-        })?;
-    let retention = spec.retention.map(|r| r.as_millis().to_string());
-    let mut new = NewTopic::new(topic.as_str(), spec.partitions, TopicReplication::Fixed(-1));
-    if let Some(ms) = &retention {
-        new = new.set("retention.ms", ms);
-    }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new], &options)
-        .await
-        .map_err(|source| Error::Kafka {
-            operation: "create topic",
-            topic: topic.to_string(),
-            source,
-        })?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => {
-                return Err(Error::TopicCreation {
-                    topic: topic.clone(),
-                    reason: code.to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -10,9 +10,10 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mesh_core::apache_avro::types::Value;
+use mesh_core::time::now_ms;
 use mesh_core::wire::{self, headers};
 use mesh_core::{AvroSchema, TopicName, ValidationError};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -58,12 +59,6 @@ pub(crate) struct StreamHandle {
     schema: AvroSchema,
     schema_id: u32,
     schema_id_text: String,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl StreamHandle {

@@ -3,6 +3,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use catalog::TableVersion;
 use deltalake::arrow::record_batch::RecordBatch;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use crate::error::{Error, Result};
-use crate::producer::DomainProducer;
+use crate::tables::ProductTables;
 
 /// The rows of a snapshot: Arrow record batches, Avro values or serde rows.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub enum Rows {
 impl Rows {
     /// Serde rows (structs, maps, JSON objects with the product's fields), checked against
     /// the product's row `schema` as they are encoded: the same field-path refusals as events.
-    /// [`DomainProducer::rows`] finds the schema from the product's name.
+    /// [`DomainProducer::rows`](crate::DomainProducer::rows) finds the schema from the product's name.
     pub fn from_serde<T: Serialize>(schema: &AvroSchema, rows: &[T]) -> Result<Self> {
         let mut buf = Vec::with_capacity(256);
         rows.iter()
@@ -64,7 +65,7 @@ impl From<Vec<Value>> for Rows {
 }
 
 /// A snapshot of a product; runs on `.await` and returns the version the catalog recorded.
-/// See [`DomainProducer::snapshot`].
+/// See [`DomainProducer::snapshot`](crate::DomainProducer::snapshot).
 ///
 /// Failure semantics: if the rows do not fit the product's schema, or the write fails, nothing
 /// is committed and the table and the catalog stay at their last good version. If the commit
@@ -73,15 +74,21 @@ impl From<Vec<Value>> for Rows {
 #[derive(Debug)]
 #[must_use = "a snapshot is written only when awaited"]
 pub struct Snapshot {
-    producer: DomainProducer,
+    tables: Arc<ProductTables>,
     product: String,
     rows: Rows,
 }
 
+impl std::fmt::Debug for ProductTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductTables").finish_non_exhaustive()
+    }
+}
+
 impl Snapshot {
-    pub(crate) fn new(producer: DomainProducer, product: String, rows: Rows) -> Self {
+    pub(crate) fn new(tables: Arc<ProductTables>, product: String, rows: Rows) -> Self {
         Self {
-            producer,
+            tables,
             product,
             rows,
         }
@@ -89,13 +96,13 @@ impl Snapshot {
 
     #[instrument(skip_all, fields(product = %self.product))]
     async fn write(self) -> Result<TableVersion> {
-        let spec = self.producer.product_spec(&self.product)?;
-        let id = self.producer.product_id(spec);
+        let spec = self.tables.spec(&self.product)?;
+        let id = self.tables.id(spec);
         let invalid = |reason: String| Error::InvalidRows {
             product: id.clone(),
             reason,
         };
-        let schema = self.producer.arrow_schema(spec)?;
+        let schema = ProductTables::arrow_schema(spec)?;
         let batches = match self.rows {
             Rows::Values(values) => {
                 let conformed = values
@@ -114,7 +121,7 @@ impl Snapshot {
                 .map(|b| fit(&schema, b).map_err(&invalid))
                 .collect::<Result<Vec<_>>>()?,
         };
-        self.producer.write_batches(spec, batches).await
+        self.tables.write(spec, batches).await
     }
 }
 

@@ -433,6 +433,27 @@ async fn the_sink_appends_a_stream_exactly_once_across_restarts() -> TestResult 
             (expected as i64, expected as i64),
             "round {round}: rows once each"
         );
+        // Compaction ran in the background, and a stopped sink leaves none running.
+        let uri = crate::support::table_uri(&catalog, &product).await?;
+        let history = || async {
+            let table = deltalake::open_table(url::Url::parse(&uri)?).await?;
+            let commits: Vec<_> = futures::TryStreamExt::try_collect(table.history(None)).await?;
+            Ok::<_, Error>(commits)
+        };
+        let stopped = history().await?;
+        assert!(
+            stopped
+                .iter()
+                .any(|c| c.operation.as_deref() == Some("OPTIMIZE")),
+            "round {round}: no compaction in {} commits",
+            stopped.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            history().await?.len(),
+            stopped.len(),
+            "work left running after the sink stopped"
+        );
         if round == 0 {
             // Fifty more while no sink runs; the next one starts where the table says.
             publisher

@@ -10,3 +10,8 @@ mod producer;
 mod slice;
 mod support;
 mod templates;
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

@@ -588,6 +588,20 @@ async fn background_compaction_leaves_earlier_runs_alone() -> TestResult {
             id += ROWS;
             writer.snapshot("songs", songs_batch(&rows)?).await?;
         }
+        if run == RUNS {
+            // Closing waits for the background compaction: it is in the table at once.
+            writer.close(Duration::from_secs(60)).await?;
+            let table = deltalake::open_table(url::Url::parse(&uri)?).await?;
+            let history: Vec<_> = table.history(None).try_collect().await?;
+            let optimized = history
+                .iter()
+                .filter(|c| c.operation.as_deref() == Some("OPTIMIZE"))
+                .count();
+            assert_eq!(
+                optimized, run,
+                "close returned before compaction {run} committed"
+            );
+        }
         let mut compactions = 0;
         for _ in 0..600 {
             let table = deltalake::open_table(url::Url::parse(&uri)?).await?;

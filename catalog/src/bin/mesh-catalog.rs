@@ -14,6 +14,11 @@ use catalog::server::{Auth, Catalog, RateLimit, ServeOptions};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+// The service's allocator; the catalog library never chooses one.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mesh-catalog",

@@ -1,25 +1,35 @@
 //! Size-tiered compaction for tables that are written to in many small commits (appending
-//! producers, stream sinks).
+//! producers, stream sinks), run in the background next to the writer.
 //!
 //! Delta's compaction (`optimize`) merges contiguous runs of files, newest first, whose sizes
 //! add up to at most a target, and leaves files above the target alone. Run every few commits
-//! with the table's target file size (100 MiB by default), it rewrites the table's whole
-//! small-file tail each time: a table of 18 MiB built from 1,200 appends was rewritten whole
-//! every 25 appends, and each run took longer than the one before. On a 2-core machine the
-//! appender next to it slowed down with it: its p50 commit went from 6.6 to 12.7 ms.
+//! with the table's target file size (100 MiB by default), it would rewrite the table's whole
+//! small-file tail each time, each run longer than the one before, and slow the writer next
+//! to it more and more.
 //!
 //! Here each run is bounded instead: run `n` merges about what was written since the run
 //! before (level 0), every [`FAN_IN`]th run merges about `FAN_IN` of those (level 1), every
 //! `FAN_IN²`th about `FAN_IN²` (level 2), and so on up to the table's target file size. A
 //! row is rewritten about once per level, not once per run; averaged over runs, a run
-//! rewrites about the bytes written since the last one, once per level. The commit latency
-//! of the same 1,200 appends stayed at 8.3-10.4 ms p50 per 100 appends from start to end
-//! (`BENCH_APPENDS=1200 scripts/bench-producer` prints the p50 of each sixth).
+//! rewrites about the bytes written since the last one, once per level.
+//! `BENCH_APPENDS=1200 scripts/bench-producer` prints the commit latency of each sixth of
+//! the appends, which this keeps flat.
+//!
+//! [`Compactor`] is the one policy both kits use ([`CompactionPolicy`]): every
+//! [`DEFAULT_COMPACT_EVERY`] commits of a table, a run in the background, one at a time per
+//! table, one rewrite at a time so it never takes more than a core from the writer; tracked,
+//! so a writer's shutdown waits for the runs in flight ([`Compactor::drain`]).
 
+use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
 
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableError};
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::{Commit, ProductTable};
 
 /// How many compactions of one level make one of the next.
 pub const FAN_IN: u64 = 8;
@@ -74,9 +84,173 @@ pub fn tiered_target(
     Ok(NonZeroU64::new(bound).unwrap_or(NonZeroU64::MIN))
 }
 
+/// Commits of a table between two compactions, by default. Each commit adds a file and a
+/// commit costs more the more files the table has; compacting every so often keeps the number
+/// of files, and so the cost of a commit, bounded.
+pub const DEFAULT_COMPACT_EVERY: u64 = 25;
+
+/// When a [`Compactor`] compacts, and how hard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionPolicy {
+    /// Commits of a table between two runs; 0 never compacts.
+    pub every: u64,
+    /// Files rewritten at once by a run: 1 keeps a run to one core, next to the writer.
+    pub max_concurrent_tasks: usize,
+}
+
+impl Default for CompactionPolicy {
+    fn default() -> Self {
+        Self {
+            every: DEFAULT_COMPACT_EVERY,
+            max_concurrent_tasks: 1,
+        }
+    }
+}
+
+impl CompactionPolicy {
+    /// The default policy, compacting every `commits` commits (0: never).
+    pub fn every(commits: u64) -> Self {
+        Self {
+            every: commits,
+            ..Self::default()
+        }
+    }
+}
+
+/// Background compaction of the tables one writer commits to. Count each commit with
+/// [`Compactor::committed`]: when a table's run is due and none runs, one starts in the
+/// background from the writer's own handle (no reload of the log). Delta keeps both writers'
+/// commits (compaction removes only files it rewrote, appends only add), and the writer's
+/// next commit picks the compaction up. Cheap to clone; clones share the runs.
+#[derive(Debug, Clone)]
+pub struct Compactor {
+    policy: CompactionPolicy,
+    tables: Arc<Mutex<HashMap<String, Runs>>>,
+    tasks: TaskTracker,
+}
+
+/// Where a table is in its compactions.
+#[derive(Debug, Default)]
+struct Runs {
+    /// Commits since the last run started.
+    since: u64,
+    /// Runs started so far: numbers the runs for [`level`].
+    started: u64,
+    /// Whether one runs now.
+    running: bool,
+}
+
+impl Default for Compactor {
+    fn default() -> Self {
+        Self::new(CompactionPolicy::default())
+    }
+}
+
+impl Compactor {
+    /// A compactor with `policy`.
+    pub fn new(policy: CompactionPolicy) -> Self {
+        Self {
+            policy,
+            tables: Arc::default(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> CompactionPolicy {
+        self.policy
+    }
+
+    /// Counts a commit of `table` (as the commit left it); starts a run in the background,
+    /// committed with `commit`'s metadata, if one is due. Returns whether one started. Call
+    /// from within a Tokio runtime.
+    pub fn committed(&self, table: &ProductTable, commit: &Commit) -> bool {
+        let Some((run, commits)) = self.due(table.uri()) else {
+            return false;
+        };
+        let mut table = table.clone();
+        let commit = commit.clone();
+        let tables = Arc::clone(&self.tables);
+        let tasks = self.policy.max_concurrent_tasks;
+        self.tasks.spawn(async move {
+            let outcome = async {
+                let target = tiered_target(table.delta_table(), run, commits)
+                    .map_err(|e| table.error(e))?;
+                let metrics = table.compact(Some(target), Some(tasks), &commit).await?;
+                Ok::<_, super::TableError>((metrics, target))
+            }
+            .await;
+            match outcome {
+                Ok((m, target)) => {
+                    info!(product = %table.product(), run, target, removed = m.num_files_removed, added = m.num_files_added, "compacted in the background");
+                }
+                Err(e) => {
+                    warn!(product = %table.product(), error = %e, "background compaction failed; the next one will try again");
+                }
+            }
+            let mut tables = tables.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(runs) = tables.get_mut(table.uri()) {
+                runs.running = false;
+            }
+        });
+        true
+    }
+
+    /// Counts a commit of the table at `uri`; the run to start now (its number and the
+    /// commits it merges), if one is due and none runs.
+    fn due(&self, uri: &str) -> Option<(u64, u64)> {
+        if self.policy.every == 0 {
+            return None;
+        }
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let runs = tables.entry(uri.to_owned()).or_default();
+        runs.since += 1;
+        if runs.since < self.policy.every || runs.running {
+            return None;
+        }
+        runs.started += 1;
+        runs.running = true;
+        let commits = std::mem::take(&mut runs.since);
+        Some((runs.started, commits))
+    }
+
+    /// Runs in flight now.
+    pub fn running(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Waits for the runs in flight; runs may start again after.
+    pub async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_is_due_every_so_many_commits_and_one_at_a_time() {
+        let compactor = Compactor::new(CompactionPolicy::every(3));
+        let due: Vec<_> = (0..4).map(|_| compactor.due("t")).collect();
+        assert_eq!(due, [None, None, Some((1, 3)), None]);
+        // While run 1 runs, commits count on but start nothing.
+        assert_eq!(compactor.due("t"), None);
+        assert_eq!(compactor.due("t"), None);
+        assert_eq!(compactor.due("other"), None);
+        if let Some(runs) = compactor
+            .tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut("t")
+        {
+            runs.running = false;
+        }
+        assert_eq!(compactor.due("t"), Some((2, 4)));
+        assert_eq!(Compactor::new(CompactionPolicy::every(0)).due("t"), None);
+    }
 
     #[test]
     fn levels_and_bounds() {

@@ -21,6 +21,11 @@ mod output;
 mod query;
 mod stream;
 
+// The process allocator: see the datamesh crate docs.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

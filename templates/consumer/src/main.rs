@@ -42,3 +42,8 @@ async fn main() -> anyhow::Result<()> {
     mesh.shutdown().await?;
     Ok(())
 }
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

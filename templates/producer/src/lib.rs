@@ -5,7 +5,6 @@
 //! and snapshots the newest event of every key to the `{{domain}}.latest` product.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use datamesh::catalog::TableVersion;
 use datamesh::mesh_core::{Contract, Endpoints};
@@ -54,9 +53,7 @@ pub async fn connect(endpoints: &Endpoints) -> anyhow::Result<DomainProducer> {
 
 /// `count` example events over a few keys, each key created and then updated.
 pub fn sample_events(count: usize) -> Vec<Event> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = datamesh::mesh_core::time::now_ms();
     let keys = count.div_ceil(3).max(1);
     (0..count)
         .map(|i| Event {

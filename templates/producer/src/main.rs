@@ -26,8 +26,13 @@ async fn main() -> anyhow::Result<()> {
         "{{domain}}.latest is at version {} ({} rows: the newest event of every key)",
         published.snapshot.version, published.snapshot.rows
     );
-    producer.flush(Duration::from_secs(10))?;
+    producer.close(Duration::from_secs(10)).await?;
     drop(producer);
     mesh.shutdown().await?;
     Ok(())
 }
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

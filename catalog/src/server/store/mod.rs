@@ -10,7 +10,6 @@ mod security;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -95,11 +94,7 @@ pub struct Audit<'a> {
     pub target: &'a str,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use mesh_core::time::now_ms;
 
 pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Store { operation, source }

@@ -133,3 +133,8 @@ async fn main() -> anyhow::Result<()> {
     local.shutdown().await?;
     Ok(())
 }
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

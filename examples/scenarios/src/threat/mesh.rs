@@ -208,7 +208,7 @@ pub async fn run(mesh: &Mesh, run: ThreatRun, progress: &Progress) -> Result<Thr
     detected_bar.finish();
     detecting.stop("the detection consumer").await?;
     let raised = handler.raised.load(Ordering::Relaxed);
-    detection.flush(Duration::from_secs(10))?;
+    detection.close(Duration::from_secs(10)).await?;
 
     // The evaluation reads the alerts as any consumer would: from the product.
     let catalog = mesh.catalog()?;

@@ -5,3 +5,8 @@ mod music;
 mod nab;
 mod support;
 mod threat;
+
+// The process allocator: see the datamesh crate docs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: datamesh::Jemalloc = datamesh::Jemalloc;

@@ -1,0 +1,62 @@
+//! Data products' Delta tables: the one layer both kits write and read them through.
+//!
+//! - [`ProductTable`] is a product's table: opened through [`table_builder`] with the lake's
+//!   storage options, written in each write mode (append, overwrite, merge) with the mesh's
+//!   commit metadata ([`Commit`]: the writing domain, the row schema's registry id, a sink's
+//!   offsets as application transactions), compacted and vacuumed, and described by the
+//!   statistics the catalog records for a version ([`VersionStats`]). Every failure is a
+//!   [`TableError`] naming the product and the table's URL.
+//! - [`compaction`] keeps tables written by many small commits (appending producers, stream
+//!   sinks) at a bounded number of files: one size-tiered policy, run in the background by a
+//!   [`Compactor`] that tracks its work so a writer's shutdown can wait for it.
+//! - [`LocalLake`] is the local filesystem as an object store whose commit-log listings do
+//!   not grow with the log.
+//!
+//! ```no_run
+//! use mesh_core::lake::{Commit, ProductTable};
+//! use mesh_core::{DomainName, Endpoints, ProductId, ProductName};
+//!
+//! # async fn demo(endpoints: &Endpoints) -> Result<(), Box<dyn std::error::Error>> {
+//! let domain = DomainName::new("songs")?;
+//! let product = ProductId::new(&domain, &ProductName::new("catalogue")?);
+//! let mut table = ProductTable::open(product, endpoints).await?;
+//! if let Some(stats) = table.stats()? {
+//!     println!("version {} holds {} rows", stats.version, stats.rows);
+//! }
+//! table.vacuum(std::time::Duration::from_secs(7 * 24 * 3600), &Commit::by_producer(&domain)).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use deltalake::{DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use crate::config::Endpoints;
+
+pub mod compaction;
+mod local;
+mod table;
+
+pub use compaction::{CompactionPolicy, Compactor};
+pub use local::LocalLake;
+pub use table::{
+    Commit, META_PRODUCER_DOMAIN, META_SCHEMA_ID, META_SINK_DOMAIN, META_SOURCE_TOPIC,
+    MergeKeyError, Merged, ProductTable, TableError, VersionStats, app_id, last_per_key,
+};
+
+/// A builder for the table at `url` with the storage options of `endpoints`; a `file:` table
+/// goes through [`LocalLake`].
+pub fn table_builder(
+    url: Url,
+    endpoints: &Endpoints,
+) -> Result<DeltaTableBuilder, DeltaTableError> {
+    let options = endpoints.storage_options.clone().into_iter().collect();
+    let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(options);
+    Ok(if url.scheme() == "file" {
+        builder.with_storage_backend(Arc::new(LocalLake::default()), url)
+    } else {
+        builder
+    })
+}
