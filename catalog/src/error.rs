@@ -68,6 +68,21 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A value stored in the catalog's database is not what the catalog writes there.
+    #[cfg(feature = "server")]
+    #[error("catalog storage holds an unreadable {what}: {reason}")]
+    Corrupt {
+        /// What was read.
+        what: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// A reply could not be encoded.
+    #[cfg(feature = "server")]
+    #[error("cannot encode the reply: {0}")]
+    Encode(String),
+
     /// The catalog's database could not be migrated to this version.
     #[cfg(feature = "server")]
     #[error("catalog database migration failed: {0}")]

@@ -7,14 +7,106 @@
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::time::{Duration, Instant};
+
+use mesh_core::DomainName;
 use rdkafka::ClientContext;
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
-use tokio::sync::Notify;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{Message, ToBytes};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// The producer the kit sends with: a polling thread calls [`Reports::delivery`].
 pub(crate) type Kafka = ThreadedProducer<Reports>;
+
+/// How long a send waits for room in librdkafka's own bounded queue before giving up.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a producer going away waits for Kafka to acknowledge what it still holds.
+const DROP_FLUSH: Duration = Duration::from_secs(5);
+
+/// The domain's Kafka producer and its bound on unacknowledged events: what every publisher
+/// of the domain sends through.
+pub(crate) struct Sender {
+    kafka: Kafka,
+    domain: DomainName,
+    in_flight: Arc<Semaphore>,
+    /// The bound the semaphore was made with.
+    max_in_flight: usize,
+}
+
+impl Sender {
+    pub(crate) fn new(kafka: Kafka, domain: DomainName, max_in_flight: usize) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        Self {
+            kafka,
+            domain,
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+        }
+    }
+
+    /// The domain the events are published for.
+    pub(crate) fn domain(&self) -> &str {
+        self.domain.as_str()
+    }
+
+    /// How many events may wait for acknowledgement at once.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Waits until `events` more may wait for acknowledgement; `None` once closed.
+    pub(crate) async fn room_for(&self, events: usize) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.in_flight)
+            .acquire_many_owned(u32::try_from(events).unwrap_or(u32::MAX))
+            .await
+            .ok()
+    }
+
+    /// Hands `record` to librdkafka (which copies it); the broker's report goes to its slot.
+    /// The in-flight bound keeps librdkafka's queue from filling; if its byte bound is
+    /// reached anyway, this waits for room, up to [`QUEUE_TIMEOUT`].
+    pub(crate) async fn enqueue<K, P>(
+        &self,
+        mut record: BaseRecord<'_, K, P, Box<Slot>>,
+    ) -> Result<(), KafkaError>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let started = Instant::now();
+        loop {
+            match self.kafka.send(record) {
+                Ok(()) => return Ok(()),
+                Err((e, back))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                        && started.elapsed() < QUEUE_TIMEOUT =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((source, _)) => return Err(source),
+            }
+        }
+    }
+
+    /// Waits until Kafka acknowledged every event handed to it, or `timeout` passes; blocks.
+    pub(crate) fn flush(&self, timeout: Duration) -> KafkaResult<()> {
+        self.kafka.flush(timeout)
+    }
+}
+
+impl Drop for Sender {
+    /// The last publisher of a producer going away flushes what Kafka still holds, so a
+    /// process that forgets `close` loses nothing it was told was sent... within a bound.
+    fn drop(&mut self) {
+        if let Err(e) = self.kafka.flush(DROP_FLUSH) {
+            tracing::warn!(error = %e, "events may be lost: Kafka did not acknowledge them within 5 s of shutdown");
+        }
+    }
+}
 
 /// Where one event was stored, or why not.
 pub(crate) type Outcome = Result<(i32, i64), KafkaError>;

@@ -61,6 +61,7 @@ mod key;
 pub mod plan;
 pub mod producer;
 pub mod publisher;
+mod records;
 pub mod snapshot;
 pub mod tables;
 

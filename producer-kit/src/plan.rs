@@ -27,7 +27,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::producer::DomainProducer;
+use crate::records;
 
 /// What applying a contract would do.
 #[derive(Debug, Clone, Serialize)]
@@ -296,7 +296,7 @@ pub async fn plan(contract: &Contract, endpoints: &Endpoints) -> Result<Plan> {
     };
 
     let mut subjects = Vec::new();
-    for (subject, schema) in DomainProducer::subjects(contract) {
+    for (subject, schema) in records::subjects(contract) {
         let kind = if subject.as_str().ends_with("-table") {
             "table"
         } else {
@@ -311,7 +311,7 @@ pub async fn plan(contract: &Contract, endpoints: &Endpoints) -> Result<Plan> {
 
     let mut products = Vec::new();
     for spec in &contract.products {
-        let wanted = DomainProducer::describe(contract, spec, endpoints);
+        let wanted = records::describe(contract, spec, endpoints);
         let (change, table_version) = match catalog.product(&wanted.id).await {
             Ok(held) => {
                 let version = match catalog.latest_table_version(&wanted.id).await {

@@ -6,20 +6,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::{CatalogClient, DataProduct, Domain, Sla, StreamPort, TablePort};
+use catalog::{CatalogClient, Domain};
 use mesh_core::kafka::NewTopicSpec;
-use mesh_core::{
-    AvroSchema, Contract, Endpoints, Pinned, ProductId, ProductSpec, Subject, TopicName,
-};
-use rdkafka::producer::Producer;
+use mesh_core::{Contract, Endpoints, Pinned, ProductId, Subject, TopicName};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tracing::{info, instrument};
 
-use crate::delivery::{Kafka, Reports};
+use crate::delivery::{Kafka, Reports, Sender};
 use crate::error::{Error, Result};
 use crate::plan::refusals;
 use crate::publisher::{DynPublisher, Publisher, StreamHandle};
+use crate::records;
 use crate::snapshot::{Rows, Snapshot};
 use crate::tables::{Maintenance, ProductTables};
 
@@ -49,27 +46,14 @@ pub struct DomainProducer {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) contract: Contract,
-    pub(crate) endpoints: Endpoints,
-    pub(crate) catalog: CatalogClient,
-    pub(crate) kafka: Arc<Kafka>,
-    pub(crate) in_flight: Arc<Semaphore>,
-    /// The in-flight bound the semaphore was made with.
-    pub(crate) max_in_flight: usize,
-    /// Registered value schemas of the streams: (schema, id).
-    pub(crate) stream_schemas: HashMap<String, (AvroSchema, u32)>,
-    pub(crate) tables: Arc<ProductTables>,
-}
-
-impl Drop for Inner {
-    /// The last clone of a producer going away flushes what Kafka still holds, so a process
-    /// that forgets `flush` loses nothing it was told was sent... within a bound.
-    fn drop(&mut self) {
-        if let Err(e) = self.kafka.flush(Duration::from_secs(5)) {
-            tracing::warn!(error = %e, "events may be lost: Kafka did not acknowledge them within 5 s of shutdown");
-        }
-    }
+struct Inner {
+    contract: Contract,
+    endpoints: Endpoints,
+    catalog: CatalogClient,
+    sender: Arc<Sender>,
+    /// The stream handles publishers share, by stream name.
+    streams: HashMap<String, StreamHandle>,
+    tables: Arc<ProductTables>,
 }
 
 impl std::fmt::Debug for DomainProducer {
@@ -114,7 +98,7 @@ impl DomainProducer {
 
         // 1. Every schema against what the catalog holds, before changing anything.
         let mut refused = Vec::new();
-        for (subject, schema) in Self::subjects(&contract) {
+        for (subject, schema) in records::subjects(&contract) {
             if let Some(reasons) = refusals(&catalog, &subject, schema).await? {
                 refused.extend(reasons.into_iter().map(|r| format!("{subject}: {r}")));
             }
@@ -136,7 +120,7 @@ impl DomainProducer {
             .await?;
         for product in &contract.products {
             catalog
-                .upsert_product(&Self::describe(&contract, product, endpoints))
+                .upsert_product(&records::describe(&contract, product, endpoints))
                 .await?;
         }
         let mut table_schema_ids = HashMap::new();
@@ -149,14 +133,14 @@ impl DomainProducer {
                 .map_err(|e| schema_refusal(&subject, e))?;
             table_schema_ids.insert(product.name.to_string(), schema_id);
         }
-        let mut stream_schemas = HashMap::new();
+        let mut stream_schema_ids = Vec::with_capacity(contract.streams.len());
         for stream in &contract.streams {
             let subject = Subject::value(&TopicName::new(domain, &stream.name));
             let schema_id = catalog
                 .register_schema(&subject, &stream.schema)
                 .await
                 .map_err(|e| schema_refusal(&subject, e))?;
-            stream_schemas.insert(stream.name.to_string(), (stream.schema.clone(), schema_id));
+            stream_schema_ids.push(schema_id);
         }
 
         // 3. Kafka.
@@ -171,14 +155,17 @@ impl DomainProducer {
             ],
             PINNED,
         )?;
-        let kafka: Arc<Kafka> = Arc::new(settings.create_with_context(Reports).map_err(
-            |source| Error::Kafka {
-                operation: "create the producer",
-                topic: "*".into(),
-                source,
-            },
-        )?);
-        for stream in &contract.streams {
+        let kafka: Kafka =
+            settings
+                .create_with_context(Reports)
+                .map_err(|source| Error::Kafka {
+                    operation: "create the producer",
+                    topic: "*".into(),
+                    source,
+                })?;
+        let sender = Arc::new(Sender::new(kafka, domain.clone(), max_in_flight));
+        let mut streams = HashMap::new();
+        for (stream, schema_id) in contract.streams.iter().zip(stream_schema_ids) {
             let topic = TopicName::new(domain, &stream.name);
             let spec = NewTopicSpec {
                 topic: &topic,
@@ -191,6 +178,16 @@ impl DomainProducer {
                     topic: topic.clone(),
                     source: Box::new(source),
                 })?;
+            streams.insert(
+                stream.name.to_string(),
+                StreamHandle::new(
+                    Arc::clone(&sender),
+                    topic,
+                    stream.key.clone(),
+                    stream.schema.clone(),
+                    schema_id,
+                ),
+            );
         }
 
         // 4. The product tables.
@@ -209,61 +206,14 @@ impl DomainProducer {
             inner: Arc::new(Inner {
                 endpoints: endpoints.clone(),
                 catalog,
-                kafka,
-                in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
-                max_in_flight: max_in_flight.max(1),
-                stream_schemas,
+                sender,
+                streams,
                 tables: Arc::new(tables),
                 contract,
             }),
         };
         info!(bootstrap = %endpoints.kafka.bootstrap_servers, "domain producer connected");
         Ok(producer)
-    }
-
-    pub(crate) fn subjects(contract: &Contract) -> Vec<(Subject, &AvroSchema)> {
-        let products = contract.products.iter().map(|p| {
-            (
-                Subject::table(&ProductId::new(&contract.domain, &p.name)),
-                &p.schema,
-            )
-        });
-        let streams = contract.streams.iter().map(|s| {
-            (
-                Subject::value(&TopicName::new(&contract.domain, &s.name)),
-                &s.schema,
-            )
-        });
-        products.chain(streams).collect()
-    }
-
-    /// The catalog's record of a product of the contract.
-    pub(crate) fn describe(
-        contract: &Contract,
-        product: &ProductSpec,
-        endpoints: &Endpoints,
-    ) -> DataProduct {
-        let id = ProductId::new(&contract.domain, &product.name);
-        let topic = |s: &mesh_core::StreamName| TopicName::new(&contract.domain, s);
-        DataProduct {
-            description: product.description.clone(),
-            tags: product.tags.clone(),
-            sla: product.sla.map(|d| Sla {
-                max_staleness_secs: d.as_secs(),
-            }),
-            stream_ports: product
-                .streams
-                .iter()
-                .map(|s| StreamPort::new(topic(s)))
-                .collect(),
-            table_port: Some(TablePort {
-                uri: endpoints.table_url(&id),
-                partition_columns: product.partition_by.clone(),
-                source_topic: product.source.as_ref().map(topic),
-            }),
-            table_location_hidden: false,
-            id,
-        }
     }
 
     /// The contract this producer applied.
@@ -287,30 +237,14 @@ impl DomainProducer {
     }
 
     fn stream_handle(&self, stream: &str) -> Result<StreamHandle> {
-        let spec = self
-            .inner
-            .contract
-            .stream(stream)
+        self.inner
+            .streams
+            .get(stream)
+            .cloned()
             .ok_or_else(|| Error::UnknownStream {
                 domain: self.domain().clone(),
                 stream: stream.to_owned(),
-            })?;
-        let (schema, schema_id) =
-            self.inner
-                .stream_schemas
-                .get(stream)
-                .cloned()
-                .ok_or_else(|| Error::UnknownStream {
-                    domain: self.domain().clone(),
-                    stream: stream.to_owned(),
-                })?;
-        Ok(StreamHandle::new(
-            Arc::clone(&self.inner),
-            TopicName::new(self.domain(), &spec.name),
-            spec.key.clone(),
-            schema,
-            schema_id,
-        ))
+            })
     }
 
     /// A publisher of serde values to the contract's stream `stream`; each value is checked
@@ -373,7 +307,7 @@ impl DomainProducer {
     /// also waits for background work).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.inner
-            .kafka
+            .sender
             .flush(timeout)
             .map_err(|source| Error::Kafka {
                 operation: "flush",

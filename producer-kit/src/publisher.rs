@@ -10,7 +10,6 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use mesh_core::apache_avro::types::Value;
 use mesh_core::time::now_ms;
@@ -18,18 +17,13 @@ use mesh_core::wire::{self, headers};
 use mesh_core::{AvroSchema, TopicName, ValidationError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
-use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::delivery::Acks;
+use crate::delivery::{Acks, Sender};
 use crate::error::{Error, Result, Undelivered};
 use crate::key::{key_of_serde, key_of_value};
-use crate::producer::Inner;
-
-/// How long a send waits for room in librdkafka's own bounded queue before giving up.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the broker stored an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +47,7 @@ struct Encoded {
 /// What publishers of one stream share.
 #[derive(Clone)]
 pub(crate) struct StreamHandle {
-    inner: Arc<Inner>,
+    sender: Arc<Sender>,
     topic: TopicName,
     key_field: Option<String>,
     schema: AvroSchema,
@@ -63,14 +57,14 @@ pub(crate) struct StreamHandle {
 
 impl StreamHandle {
     pub(crate) fn new(
-        inner: Arc<Inner>,
+        sender: Arc<Sender>,
         topic: TopicName,
         key_field: Option<String>,
         schema: AvroSchema,
         schema_id: u32,
     ) -> Self {
         Self {
-            inner,
+            sender,
             topic,
             key_field,
             schema,
@@ -98,18 +92,19 @@ impl StreamHandle {
 
     /// Sends encoded events and waits for every acknowledgement.
     async fn send_encoded(&self, events: Vec<Encoded>) -> Result<Vec<Delivery>> {
-        let domain = self.inner.contract.domain.as_str();
-        let bound = self.inner.max_in_flight;
+        let domain = self.sender.domain();
+        let bound = self.sender.max_in_flight();
         let mut deliveries = Vec::with_capacity(events.len());
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             // Up to the in-flight bound at a time: one permit wait per slice of the batch, and
             // a batch larger than the bound waits for its own first slice to be acknowledged.
             let slice: Vec<Encoded> = events.by_ref().take(bound).collect();
-            let permits = Arc::clone(&self.inner.in_flight)
-                .acquire_many_owned(u32::try_from(slice.len()).unwrap_or(u32::MAX))
+            let permits = self
+                .sender
+                .room_for(slice.len())
                 .await
-                .map_err(|_| Error::Closed)?;
+                .ok_or(Error::Closed)?;
             let acks = Acks::new(slice.len());
             let mut event_ids = Vec::with_capacity(slice.len());
             // The time the slice is handed over; events of a slice go within the same moment.
@@ -147,29 +142,15 @@ impl StreamHandle {
                 if let Some(key) = &event.key {
                     record = record.key(key.as_str());
                 }
-                // Enqueue now (librdkafka copies the record); wait for the broker below. The
-                // in-flight bound keeps librdkafka's queue from filling; if its byte bound is
-                // reached anyway, wait for room.
-                let started = Instant::now();
-                loop {
-                    match self.inner.kafka.send(record) {
-                        Ok(()) => break,
-                        Err((e, back))
-                            if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                                && started.elapsed() < QUEUE_TIMEOUT =>
-                        {
-                            record = back;
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                        }
-                        Err((source, _)) => {
-                            return Err(Error::Kafka {
-                                operation: "send",
-                                topic: self.topic.to_string(),
-                                source,
-                            });
-                        }
-                    }
-                }
+                // Enqueue now; wait for the broker below, once for the slice.
+                self.sender
+                    .enqueue(record)
+                    .await
+                    .map_err(|source| Error::Kafka {
+                        operation: "send",
+                        topic: self.topic.to_string(),
+                        source,
+                    })?;
                 event_ids.push(event_id);
             }
             // One wake-up for the whole slice, when the broker has acknowledged every event.

@@ -14,7 +14,7 @@ mod ratelimit;
 mod registry;
 mod security;
 mod serve;
-pub mod store;
+pub(crate) mod store;
 mod validate;
 
 use std::future::Future;
@@ -36,7 +36,7 @@ use crate::model::registry::CONTENT_TYPE;
 use error::{ApiError, ApiResult};
 pub use ratelimit::RateLimit;
 pub use serve::ServeOptions;
-pub use store::{Backend, Store};
+use store::Store;
 
 /// The largest request body accepted. Schemas may be up to [`MAX_SCHEMA_BYTES`]; the rest is
 /// room for the JSON around them.
@@ -90,7 +90,7 @@ impl Catalog {
     }
 
     /// A service over an already opened store.
-    pub fn with_store(store: Store, auth: Auth) -> Self {
+    fn with_store(store: Store, auth: Auth) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -121,7 +121,7 @@ impl Catalog {
     }
 
     /// The store behind the service.
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
@@ -277,12 +277,7 @@ async fn not_found() -> ApiError {
 pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(json) => (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], json).into_response(),
-        Err(e) => ApiError::from(crate::Error::Decode {
-            method: "reply",
-            path: String::new(),
-            reason: e.to_string(),
-        })
-        .into_response(),
+        Err(e) => ApiError::from(crate::Error::Encode(e.to_string())).into_response(),
     }
 }
 

@@ -43,7 +43,7 @@ pub struct ValidationError {
     pub schema: String,
     /// The violations, in the order of the schema's fields; never empty.
     pub errors: Vec<FieldError>,
-    /// Violations found past the first [`MAX_ERRORS`], not listed.
+    /// Violations found past the first 16, not listed.
     pub more: usize,
 }
 

@@ -26,7 +26,7 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 
 /// The local filesystem as an object store, with listings after an offset that cost what
-/// they return rather than what the directory holds. See the [module docs](self).
+/// they return rather than what the directory holds: [`crate::lake`] says why.
 #[derive(Debug, Default)]
 pub struct LocalLake {
     inner: LocalFileSystem,

@@ -10,7 +10,12 @@
 //!   sinks) at a bounded number of files: one size-tiered policy, run in the background by a
 //!   [`Compactor`] that tracks its work so a writer's shutdown can wait for it.
 //! - [`LocalLake`] is the local filesystem as an object store whose commit-log listings do
-//!   not grow with the log.
+//!   not grow with the log. Delta finds a table's newest version by listing its `_delta_log/`
+//!   from the version it knows, several times per commit; on S3, GCS or Azure that listing
+//!   starts after a key, server side, but `object_store`'s `LocalFileSystem` walks the whole
+//!   directory, so each local commit would cost a little more than the one before.
+//!   `LocalLake` reads the directory's names, keeps those past the offset by comparing names,
+//!   and looks only those files up.
 //!
 //! ```no_run
 //! use mesh_core::lake::{Commit, ProductTable};

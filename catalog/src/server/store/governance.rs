@@ -14,7 +14,7 @@ use crate::model::{
 
 /// The outcome of recording a table version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionOutcome {
+pub(crate) enum VersionOutcome {
     /// Recorded (or already recorded with the same content).
     Recorded(TableVersion),
     /// The product does not exist.
@@ -40,7 +40,10 @@ fn table_version_from_row(row: &AnyRow) -> Result<TableVersion> {
     let rows: i64 = get(row, "row_count", READ)?;
     let bytes: i64 = get(row, "byte_count", READ)?;
     let schema_id: Option<i64> = get(row, "schema_id", READ)?;
-    let offsets: Vec<PartitionOffset> = from_json_text(&get::<String>(row, "offsets_json", READ)?);
+    let offsets: Vec<PartitionOffset> = from_json_text(
+        &get::<String>(row, "offsets_json", READ)?,
+        "table-version offsets",
+    )?;
     Ok(TableVersion {
         version: get(row, "delta_version", READ)?,
         rows: u64::try_from(rows).unwrap_or(0),
@@ -56,7 +59,7 @@ const TABLE_VERSION_COLUMNS: &str = "SELECT delta_version, row_count, byte_count
 
 impl Store {
     /// Creates or updates a domain.
-    pub async fn upsert_domain(&self, domain: &Domain, audit: &Audit<'_>) -> Result<()> {
+    pub(crate) async fn upsert_domain(&self, domain: &Domain, audit: &Audit<'_>) -> Result<()> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -77,7 +80,7 @@ impl Store {
     }
 
     /// A domain by name.
-    pub async fn domain(&self, name: &DomainName) -> Result<Option<Domain>> {
+    pub(crate) async fn domain(&self, name: &DomainName) -> Result<Option<Domain>> {
         sqlx::query("SELECT name, owner, description FROM domains WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(self.pool())
@@ -89,7 +92,7 @@ impl Store {
     }
 
     /// Every domain, by name.
-    pub async fn domains(&self) -> Result<Vec<Domain>> {
+    pub(crate) async fn domains(&self) -> Result<Vec<Domain>> {
         sqlx::query("SELECT name, owner, description FROM domains ORDER BY name")
             .fetch_all(self.pool())
             .await
@@ -101,7 +104,11 @@ impl Store {
 
     /// Creates or replaces a product with its ports. Returns false when its domain does not
     /// exist (nothing is written then).
-    pub async fn upsert_product(&self, product: &DataProduct, audit: &Audit<'_>) -> Result<bool> {
+    pub(crate) async fn upsert_product(
+        &self,
+        product: &DataProduct,
+        audit: &Audit<'_>,
+    ) -> Result<bool> {
         let id = product.id.as_str();
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
@@ -177,7 +184,7 @@ impl Store {
     }
 
     /// A product with its ports.
-    pub async fn product(&self, id: &ProductId) -> Result<Option<DataProduct>> {
+    pub(crate) async fn product(&self, id: &ProductId) -> Result<Option<DataProduct>> {
         let row = sqlx::query(
             "SELECT id, description, tags_json, max_staleness_secs FROM products WHERE id = $1",
         )
@@ -192,7 +199,7 @@ impl Store {
     }
 
     /// Every product, by id.
-    pub async fn products(&self) -> Result<Vec<DataProduct>> {
+    pub(crate) async fn products(&self) -> Result<Vec<DataProduct>> {
         let rows = sqlx::query(
             "SELECT id, description, tags_json, max_staleness_secs FROM products ORDER BY id",
         )
@@ -237,11 +244,10 @@ impl Store {
                 let source: Option<String> = get(&t, "source_topic", READ)?;
                 Some(TablePort {
                     uri: get(&t, "uri", READ)?,
-                    partition_columns: from_json_text(&get::<String>(
-                        &t,
-                        "partition_columns_json",
-                        READ,
-                    )?),
+                    partition_columns: from_json_text(
+                        &get::<String>(&t, "partition_columns_json", READ)?,
+                        "partition columns",
+                    )?,
                     source_topic: source.as_deref().map(TopicName::parse).transpose()?,
                 })
             }
@@ -250,7 +256,7 @@ impl Store {
         Ok(DataProduct {
             id: ProductId::parse(&id)?,
             description: get(row, "description", READ)?,
-            tags: from_json_text(&get::<String>(row, "tags_json", READ)?),
+            tags: from_json_text(&get::<String>(row, "tags_json", READ)?, "product tags")?,
             sla: staleness.map(|s| Sla {
                 max_staleness_secs: u64::try_from(s).unwrap_or(0),
             }),
@@ -261,7 +267,7 @@ impl Store {
     }
 
     /// Records a table version of a product.
-    pub async fn record_table_version(
+    pub(crate) async fn record_table_version(
         &self,
         id: &ProductId,
         version: &TableVersion,
@@ -351,7 +357,7 @@ impl Store {
     }
 
     /// A recorded table version; `None` asks for the latest.
-    pub async fn table_version(
+    pub(crate) async fn table_version(
         &self,
         id: &ProductId,
         version: Option<i64>,
@@ -363,7 +369,7 @@ impl Store {
     }
 
     /// Every recorded version of a product's table, oldest first.
-    pub async fn table_versions(&self, id: &ProductId) -> Result<Vec<TableVersion>> {
+    pub(crate) async fn table_versions(&self, id: &ProductId) -> Result<Vec<TableVersion>> {
         let query = format!("{TABLE_VERSION_COLUMNS} ORDER BY delta_version");
         sqlx::query(&query)
             .bind(id.as_str())
@@ -377,7 +383,7 @@ impl Store {
 
     /// Grants `consumer` read access to `product`. Returns false when the consumer domain
     /// does not exist.
-    pub async fn grant(
+    pub(crate) async fn grant(
         &self,
         product: &ProductId,
         consumer: &DomainName,
@@ -437,7 +443,7 @@ impl Store {
     }
 
     /// Revokes a grant; returns whether there was one.
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         product: &ProductId,
         consumer: &DomainName,
@@ -461,7 +467,11 @@ impl Store {
     }
 
     /// Whether `consumer` may read `product`'s table.
-    pub async fn has_grant(&self, product: &ProductId, consumer: &DomainName) -> Result<bool> {
+    pub(crate) async fn has_grant(
+        &self,
+        product: &ProductId,
+        consumer: &DomainName,
+    ) -> Result<bool> {
         Ok(
             sqlx::query("SELECT 1 FROM grants WHERE product_id = $1 AND consumer_domain = $2")
                 .bind(product.as_str())
@@ -474,7 +484,7 @@ impl Store {
     }
 
     /// The grants of a product.
-    pub async fn grants(&self, product: &ProductId) -> Result<Vec<Grant>> {
+    pub(crate) async fn grants(&self, product: &ProductId) -> Result<Vec<Grant>> {
         let rows = sqlx::query(
             "SELECT consumer_domain, granted_by, granted_at FROM grants WHERE product_id = $1 ORDER BY consumer_domain",
         )
@@ -495,7 +505,7 @@ impl Store {
     }
 
     /// Records the newest offsets of a stream's partitions.
-    pub async fn report_heads(
+    pub(crate) async fn report_heads(
         &self,
         topic: &TopicName,
         heads: &[StreamHead],
@@ -524,7 +534,7 @@ impl Store {
     }
 
     /// The last reported heads of a stream.
-    pub async fn heads(&self, topic: &TopicName) -> Result<Vec<StreamHead>> {
+    pub(crate) async fn heads(&self, topic: &TopicName) -> Result<Vec<StreamHead>> {
         let rows = sqlx::query(
             "SELECT partition_id, head_offset FROM stream_heads WHERE topic = $1 ORDER BY partition_id",
         )

@@ -16,18 +16,16 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::error::{Error, Result};
 
-pub use governance::VersionOutcome;
-pub use registry::{
+pub(crate) use governance::VersionOutcome;
+pub(crate) use registry::{
     Candidate, DeleteOutcome, Mode, RegisterContext, RegisterOutcome, StoredSchema, StoredVersion,
-    TableBinding,
 };
-pub use security::TokenRecord;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// A SQLite file (or `sqlite::memory:`).
     Sqlite,
     /// A Postgres server.
@@ -36,7 +34,7 @@ pub enum Backend {
 
 /// The catalog's database.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     pool: AnyPool,
     backend: Backend,
     schemas: Arc<SchemaCache>,
@@ -75,7 +73,7 @@ impl SchemaCache {
 
 /// Who made a change, as the audit log names them: `admin`, `domain:<name>`, `dev`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(pub String);
+pub(crate) struct Actor(pub String);
 
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,13 +83,13 @@ impl std::fmt::Display for Actor {
 
 /// The audit record of one mutation, written with it.
 #[derive(Debug, Clone)]
-pub struct Audit<'a> {
+pub(crate) struct Audit<'a> {
     /// Who.
-    pub actor: &'a Actor,
+    pub(crate) actor: &'a Actor,
     /// What kind of change, e.g. `schema.register`.
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// What it changed.
-    pub target: &'a str,
+    pub(crate) target: &'a str,
 }
 
 pub(crate) use mesh_core::time::now_ms;
@@ -105,8 +103,15 @@ pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
 }
 
-pub(crate) fn from_json_text<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_default()
+/// A JSON column as the catalog wrote it; anything else is an error, never a silent default.
+pub(crate) fn from_json_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 /// Reads column `name` of `row`, naming the operation in the error.
@@ -122,7 +127,7 @@ pub(crate) type Tx = Transaction<'static, Any>;
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`:
     /// `sqlite://path/catalog.db`, `sqlite::memory:` or `postgres://user@host/db`.
-    pub async fn open(url: &str) -> Result<Self> {
+    pub(crate) async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             let url = if url.contains("mode=") || url.contains(":memory:") {
@@ -161,13 +166,8 @@ impl Store {
         })
     }
 
-    /// The database this store runs on.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Checks the database answers.
-    pub async fn ping(&self) -> Result<()> {
+    pub(crate) async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
@@ -176,7 +176,7 @@ impl Store {
     }
 
     /// Closes every connection.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
 
@@ -258,7 +258,7 @@ impl Store {
     }
 
     /// The newest audit entries, newest first, at most `limit`.
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<crate::model::AuditEntry>> {
+    pub(crate) async fn audit_log(&self, limit: i64) -> Result<Vec<crate::model::AuditEntry>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1",
         )

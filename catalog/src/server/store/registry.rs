@@ -16,7 +16,7 @@ pub(crate) use crate::model::{MAX_SCHEMA_ID, SchemaId};
 
 /// A registry mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Schemas can be registered and deleted.
     #[default]
     ReadWrite,
@@ -29,7 +29,7 @@ pub enum Mode {
 
 impl Mode {
     /// The mode's name as registries spell it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::ReadWrite => "READWRITE",
             Self::ReadOnly => "READONLY",
@@ -38,7 +38,7 @@ impl Mode {
     }
 
     /// Parses a mode name, ignoring case.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         [Self::ReadWrite, Self::ReadOnly, Self::Import]
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(s))
@@ -47,71 +47,71 @@ impl Mode {
 
 /// A schema offered for registration, checked and in canonical form.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// `AVRO`.
-    pub schema_type: String,
+    pub(crate) schema_type: String,
     /// The text as given.
-    pub text: String,
+    pub(crate) text: String,
     /// The canonical JSON; equal canonical forms (and references) are the same schema.
-    pub canonical: String,
+    pub(crate) canonical: String,
     /// References to other subjects' versions.
-    pub references: Vec<SchemaReference>,
+    pub(crate) references: Vec<SchemaReference>,
 }
 
 /// A schema as the registry stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSchema {
+pub(crate) struct StoredSchema {
     /// Global id.
-    pub id: SchemaId,
+    pub(crate) id: SchemaId,
     /// `AVRO`.
-    pub schema_type: String,
+    pub(crate) schema_type: String,
     /// The text as first registered.
-    pub text: String,
+    pub(crate) text: String,
     /// References to other subjects' types.
-    pub references: Vec<SchemaReference>,
+    pub(crate) references: Vec<SchemaReference>,
 }
 
 /// A schema under a subject at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredVersion {
+pub(crate) struct StoredVersion {
     /// The subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// The version, from 1.
-    pub version: i64,
+    pub(crate) version: i64,
     /// The schema.
-    pub schema: StoredSchema,
+    pub(crate) schema: StoredSchema,
     /// Whether the version is soft-deleted.
-    pub deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// A product table that a subject's schemas must fit (cross-surface compatibility).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TableBinding {
+pub(crate) struct TableBinding {
     /// The product, `<domain>.<product>`.
-    pub product: String,
+    pub(crate) product: String,
     /// Its table's partition columns.
-    pub partition_columns: Vec<String>,
+    pub(crate) partition_columns: Vec<String>,
     /// The table's current row schema (the latest version of `<product>-table`) with the
     /// texts of the schemas it references, if one is registered.
-    pub current: Option<(StoredSchema, Vec<String>)>,
+    pub(crate) current: Option<(StoredSchema, Vec<String>)>,
 }
 
 /// What a registration must be checked against.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RegisterContext {
+pub(crate) struct RegisterContext {
     /// The level in force for the subject.
-    pub level: Level,
+    pub(crate) level: Level,
     /// Live versions of the subject, oldest first, with the texts of their references.
-    pub earlier: Vec<(StoredVersion, Vec<String>)>,
+    pub(crate) earlier: Vec<(StoredVersion, Vec<String>)>,
     /// The texts of the candidate's references, definitions first.
-    pub candidate_references: Vec<String>,
+    pub(crate) candidate_references: Vec<String>,
     /// The tables the subject feeds.
-    pub tables: Vec<TableBinding>,
+    pub(crate) tables: Vec<TableBinding>,
 }
 
 /// What a registration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegisterOutcome {
+pub(crate) enum RegisterOutcome {
     /// A new version was created.
     Registered {
         /// The schema's id.
@@ -141,7 +141,7 @@ pub enum RegisterOutcome {
 
 /// The outcome of a delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeleteOutcome<T> {
+pub(crate) enum DeleteOutcome<T> {
     /// Done.
     Deleted(T),
     /// 40401.
@@ -228,7 +228,10 @@ fn schema_from_row(row: &AnyRow) -> Result<StoredSchema> {
         id: schema_id(get(row, "id", READ)?)?,
         schema_type: get(row, "schema_type", READ)?,
         text: get(row, "schema_text", READ)?,
-        references: from_json_text(&get::<String>(row, "references_json", READ)?),
+        references: from_json_text(
+            &get::<String>(row, "references_json", READ)?,
+            "schema references",
+        )?,
     })
 }
 
@@ -376,7 +379,10 @@ impl Store {
     /// Pins every `-1` ("latest") reference of `candidate` to the version that is newest
     /// now, so that what a schema id stands for never changes when a referenced subject moves
     /// on (and references cannot form cycles); `Err` names one that does not resolve.
-    pub async fn pin_references(&self, candidate: &mut Candidate) -> Result<Result<(), String>> {
+    pub(crate) async fn pin_references(
+        &self,
+        candidate: &mut Candidate,
+    ) -> Result<Result<(), String>> {
         if candidate.references.iter().all(|r| r.version != -1) {
             return Ok(Ok(()));
         }
@@ -466,8 +472,10 @@ impl Store {
         let mut bindings = Vec::with_capacity(ports.len());
         for port in ports {
             let product: String = get(&port, "product_id", READ)?;
-            let partition_columns =
-                from_json_text(&get::<String>(&port, "partition_columns_json", READ)?);
+            let partition_columns = from_json_text(
+                &get::<String>(&port, "partition_columns_json", READ)?,
+                "partition columns",
+            )?;
             let current = match Self::versions_in(tx, &table_subject(&product), false)
                 .await?
                 .pop()
@@ -515,7 +523,7 @@ impl Store {
 
     /// What registering `candidate` under `subject` would be checked against, without
     /// registering; `Err` names a reference that does not resolve.
-    pub async fn register_context(
+    pub(crate) async fn register_context(
         &self,
         subject: &str,
         candidate: &Candidate,
@@ -529,7 +537,7 @@ impl Store {
     /// Registers `candidate` under `subject`, unless the subject already holds it. `check`
     /// sees what the schema must be compatible with and returns the reasons to refuse it.
     /// `import` carries the id (and version) given in IMPORT mode.
-    pub async fn register_schema(
+    pub(crate) async fn register_schema(
         &self,
         subject: &str,
         candidate: &Candidate,
@@ -727,7 +735,7 @@ impl Store {
     }
 
     /// The schema with `id`, if any subject ever registered it.
-    pub async fn schema_by_id(&self, id: SchemaId) -> Result<Option<Arc<StoredSchema>>> {
+    pub(crate) async fn schema_by_id(&self, id: SchemaId) -> Result<Option<Arc<StoredSchema>>> {
         if let Some(hit) = self.schema_cache().get(id) {
             return Ok(Some(hit));
         }
@@ -748,18 +756,12 @@ impl Store {
         Ok(found)
     }
 
-    /// The texts of the schemas a stored schema references, definitions first.
-    pub async fn references_of(&self, schema: &StoredSchema) -> Result<Vec<String>> {
-        let mut tx = self.begin().await?;
-        let texts = Self::reference_texts(&mut tx, &schema.references)
-            .await?
-            .unwrap_or_default();
-        tx.commit().await.map_err(db("finish a read"))?;
-        Ok(texts)
-    }
-
     /// Subjects with a live version (or any version, with `include_deleted`), sorted.
-    pub async fn subjects(&self, include_deleted: bool, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn subjects(
+        &self,
+        include_deleted: bool,
+        prefix: &str,
+    ) -> Result<Vec<String>> {
         let query = if include_deleted {
             "SELECT DISTINCT subject FROM subject_versions ORDER BY subject"
         } else {
@@ -780,7 +782,7 @@ impl Store {
     }
 
     /// The versions of `subject`, ascending; empty when the subject is unknown.
-    pub async fn versions(&self, subject: &str, include_deleted: bool) -> Result<Vec<i64>> {
+    pub(crate) async fn versions(&self, subject: &str, include_deleted: bool) -> Result<Vec<i64>> {
         let mut tx = self.begin().await?;
         let versions = Self::versions_in(&mut tx, subject, include_deleted).await?;
         tx.commit().await.map_err(db("finish a read"))?;
@@ -788,7 +790,7 @@ impl Store {
     }
 
     /// A version of `subject`; `None` asks for the latest.
-    pub async fn version(
+    pub(crate) async fn version(
         &self,
         subject: &str,
         version: Option<i64>,
@@ -804,7 +806,7 @@ impl Store {
     }
 
     /// The version of `subject` holding `candidate`, if any.
-    pub async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         subject: &str,
         candidate: &Candidate,
@@ -828,7 +830,7 @@ impl Store {
     }
 
     /// The subject versions holding schema `id`.
-    pub async fn versions_of_id(
+    pub(crate) async fn versions_of_id(
         &self,
         id: SchemaId,
         include_deleted: bool,
@@ -875,7 +877,7 @@ impl Store {
     }
 
     /// Ids of live schemas that reference `subject` at `version`.
-    pub async fn referenced_by(&self, subject: &str, version: i64) -> Result<Vec<SchemaId>> {
+    pub(crate) async fn referenced_by(&self, subject: &str, version: i64) -> Result<Vec<SchemaId>> {
         let mut tx = self.begin().await?;
         let ids = Self::referenced_by_in(&mut tx, subject, Some(version)).await?;
         tx.commit().await.map_err(db("finish a read"))?;
@@ -884,7 +886,7 @@ impl Store {
 
     /// Deletes a whole subject: soft (versions hidden, numbers kept) or, after a soft
     /// delete, permanent. Returns the versions deleted.
-    pub async fn delete_subject(
+    pub(crate) async fn delete_subject(
         &self,
         subject: &str,
         permanent: bool,
@@ -950,7 +952,7 @@ impl Store {
     }
 
     /// Deletes one version (`None`: the latest live one): soft, or permanent after soft.
-    pub async fn delete_version(
+    pub(crate) async fn delete_version(
         &self,
         subject: &str,
         version: Option<i64>,
@@ -1002,7 +1004,7 @@ impl Store {
     }
 
     /// The compatibility level set at `scope` (`""` is global), if set there.
-    pub async fn compatibility(&self, scope: &str) -> Result<Option<String>> {
+    pub(crate) async fn compatibility(&self, scope: &str) -> Result<Option<String>> {
         let mut tx = self.begin().await?;
         let v = Self::setting(&mut tx, scope, "compatibility").await?;
         tx.commit().await.map_err(db("finish a read"))?;
@@ -1010,7 +1012,7 @@ impl Store {
     }
 
     /// The mode set at `scope` (`""` is global), if set there.
-    pub async fn mode(&self, scope: &str) -> Result<Option<String>> {
+    pub(crate) async fn mode(&self, scope: &str) -> Result<Option<String>> {
         let mut tx = self.begin().await?;
         let v = Self::setting(&mut tx, scope, "mode").await?;
         tx.commit().await.map_err(db("finish a read"))?;
@@ -1019,7 +1021,7 @@ impl Store {
 
     /// Sets (or with `None` clears) the compatibility level or mode at `scope`.
     /// Returns the previous value.
-    pub async fn set_setting(
+    pub(crate) async fn set_setting(
         &self,
         scope: &str,
         column: Setting,
@@ -1056,7 +1058,7 @@ impl Store {
 
 /// A registry setting stored per scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setting {
+pub(crate) enum Setting {
     /// The compatibility level.
     Compatibility,
     /// The mode.

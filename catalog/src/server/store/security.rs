@@ -10,11 +10,11 @@ use crate::model::TokenInfo;
 
 /// A token found by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
+pub(crate) struct TokenRecord {
     /// The token's id.
-    pub id: String,
+    pub(crate) id: String,
     /// The domain it acts for; none for admin tokens.
-    pub domain: Option<DomainName>,
+    pub(crate) domain: Option<DomainName>,
 }
 
 /// The stored form of a token: its sha256, hex. Tokens carry 244 random bits, so a fast
@@ -43,7 +43,7 @@ fn info_from_row(row: &AnyRow) -> Result<TokenInfo> {
 
 impl Store {
     /// Stores a new token by its hash.
-    pub async fn create_token(
+    pub(crate) async fn create_token(
         &self,
         id: &str,
         token: &str,
@@ -81,7 +81,7 @@ impl Store {
     }
 
     /// The live token with this secret, if any.
-    pub async fn find_token(&self, token: &str) -> Result<Option<TokenRecord>> {
+    pub(crate) async fn find_token(&self, token: &str) -> Result<Option<TokenRecord>> {
         let row = sqlx::query(
             "SELECT id, domain FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
@@ -100,7 +100,7 @@ impl Store {
     }
 
     /// Every token, newest first.
-    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+    pub(crate) async fn tokens(&self) -> Result<Vec<TokenInfo>> {
         sqlx::query(
             "SELECT id, domain, description, created_by, created_at, revoked_at FROM tokens ORDER BY created_at DESC, id",
         )
@@ -113,7 +113,7 @@ impl Store {
     }
 
     /// Revokes a token; returns whether a live token had that id.
-    pub async fn revoke_token(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
+    pub(crate) async fn revoke_token(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let done =

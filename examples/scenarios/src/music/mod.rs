@@ -14,18 +14,16 @@
 //! - [`popularity`]: the decayed-popularity baseline ([`Popularity`]);
 //! - [`eval`]: prequential (evaluate-then-learn) evaluation of both ([`Evaluator`]).
 //!
-//! ```ignore
-//! // (`ignore`d because the crate's name differs between the scratch and the scenarios crate;
-//! // the same code runs in this module's tests.)
-//! use music::{EvalConfig, Popularity, Recommender, World, WorldConfig, evaluate};
+//! ```no_run
+//! // (`no_run`: a world takes seconds to evaluate; the module's tests run the same code.)
+//! use scenarios::music::{EvalConfig, Popularity, Recommender, World, WorldConfig, evaluate};
 //!
 //! let world = World::generate(WorldConfig::small(), 7);
 //! let report = evaluate(&world, Recommender::default(), Popularity::default(), EvalConfig::for_world(&world));
 //! assert!(report.cases > 0);
 //! ```
 
-// The per-user history comes from the consumer kit. This is the one line to change when the
-// module moves into the scenarios crate: `use consumer_kit::{History, Keep};`.
+// The per-user history is the consumer kit's.
 use datamesh::consumer_kit::{History, Keep};
 
 pub mod analytics;

@@ -292,14 +292,17 @@ const CHANNELS: usize = 4;
 
 /// A streaming anomaly scorer for one series: see the [module docs](self).
 ///
-/// ```ignore
-/// // (`ignore`: the path to this module depends on the crate it is copied into.)
+/// ```
+/// use scenarios::nab::{NabConfig, NabDetector};
+///
 /// let mut detector = NabDetector::new(NabConfig::default());
-/// for event in events_of_one_key {
-///     if detector.score(event.timestamp_ms, event.value) >= threshold {
-///         alert(&event);
-///     }
-/// }
+/// // One key's events, a minute apart: a steady signal, then a jump.
+/// let values = (0..300).map(|i| if i < 290 { 10.0 + f64::from(i % 3) } else { 60.0 });
+/// let scores: Vec<f64> = values
+///     .enumerate()
+///     .map(|(i, value)| detector.score(60_000 * i as i64, value))
+///     .collect();
+/// assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct NabDetector {

@@ -15,11 +15,14 @@
 //!   normalization.
 //! - [`run`] puts them together: load, detect, score.
 //!
-//! ```ignore
-//! // (`ignore`: the path to this module depends on the crate it is copied into.)
+//! ```no_run
+//! // (`no_run`: the whole corpus takes a while; `scripts/run --only nab` runs it.)
+//! use scenarios::nab;
+//!
 //! let report = nab::run(nab::corpus_dir())?;
 //! println!("NAB standard score {:.1} at threshold {:.4}", report.score, report.threshold);
 //! println!("{report}"); // the per-file breakdown and the totals
+//! # Ok::<(), nab::Error>(())
 //! ```
 
 pub mod data;
