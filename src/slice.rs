@@ -38,7 +38,7 @@ const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct SliceReport {
     /// The registry id of `Played`.
-    pub played_schema_id: u32,
+    pub played_schema_id: mesh_core::SchemaId,
     /// Why the invalid event was refused.
     pub refusal: producer_kit::Error,
     /// Where the valid event was stored.
@@ -48,7 +48,7 @@ pub struct SliceReport {
     /// The catalogue product's id.
     pub product: ProductId,
     /// The registry id of `Song`, the catalogue's row schema.
-    pub song_schema_id: u32,
+    pub song_schema_id: mesh_core::SchemaId,
     /// The catalogue's table version as the catalog recorded it.
     pub table_version: TableVersion,
     /// The catalogue as the consumer's SQL query returned it.
@@ -175,8 +175,14 @@ impl Slice {
             DomainProducer::connect(self.contract("songs.toml")?, endpoints).await?;
         let catalogue = ProductName::new("catalogue")?;
         let table_version = songs_producer.snapshot("catalogue", songs_batch()?).await?;
-        let song_schema_id = table_version.schema_id.unwrap_or_default();
         let product = ProductId::new(&songs, &catalogue);
+        let song_schema_id = table_version.schema_id.ok_or_else(|| Error::Slice {
+            hop: "snapshot",
+            reason: format!(
+                "the catalog recorded {product} version {} without its schema id",
+                table_version.version
+            ),
+        })?;
         say(format!(
             "snapshot   {} version {}: {} rows, {} bytes, schema id {}",
             product, table_version.version, table_version.rows, table_version.bytes, song_schema_id

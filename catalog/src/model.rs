@@ -4,12 +4,11 @@
 use mesh_core::{DomainName, ProductId, Subject, TopicName};
 use serde::{Deserialize, Serialize};
 
-/// A registry schema id: global, stable, never reused.
-pub type SchemaId = u32;
+pub use mesh_core::SchemaId;
 
 /// The largest schema id the registry hands out or imports: Confluent clients keep ids in a
 /// signed 32-bit integer.
-pub const MAX_SCHEMA_ID: SchemaId = i32::MAX as SchemaId;
+pub const MAX_SCHEMA_ID: SchemaId = SchemaId(i32::MAX as u32);
 
 /// A business domain and the team that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

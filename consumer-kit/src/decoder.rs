@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use catalog::CatalogClient;
 use mesh_core::apache_avro::types::Value;
-use mesh_core::{AvroSchema, wire};
+use mesh_core::{AvroSchema, SchemaId, wire};
 
 /// At most this many writer schemas are cached; past it the cache starts over.
 const CACHE_CAPACITY: usize = 4096;
@@ -25,12 +25,12 @@ pub enum DecodeError {
     Wire(#[from] mesh_core::WireError),
     /// The registry has no schema with this id.
     #[error("unknown schema id {0}")]
-    UnknownSchema(u32),
+    UnknownSchema(SchemaId),
     /// The registry could not be asked (down, timed out): worth retrying.
     #[error("registry unavailable for schema id {id}: {reason}")]
     RegistryUnavailable {
         /// The schema id.
-        id: u32,
+        id: SchemaId,
         /// Why.
         reason: String,
     },
@@ -38,7 +38,7 @@ pub enum DecodeError {
     #[error("schema id {id} is not usable: {reason}")]
     BadSchema {
         /// The schema id.
-        id: u32,
+        id: SchemaId,
         /// Why.
         reason: String,
     },
@@ -46,7 +46,7 @@ pub enum DecodeError {
     #[error("schema id {id}: {reason}")]
     Body {
         /// The schema id.
-        id: u32,
+        id: SchemaId,
         /// Why.
         reason: String,
     },
@@ -54,7 +54,7 @@ pub enum DecodeError {
     #[error("schema id {id} cannot be read as {reader}: {reason}")]
     Resolution {
         /// The writer's schema id.
-        id: u32,
+        id: SchemaId,
         /// The reader schema's name.
         reader: String,
         /// Why.
@@ -89,7 +89,7 @@ impl DecodeError {
 pub struct Decoder {
     registry: CatalogClient,
     reader: Option<AvroSchema>,
-    cache: Arc<RwLock<HashMap<u32, AvroSchema>>>,
+    cache: Arc<RwLock<HashMap<SchemaId, AvroSchema>>>,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -118,7 +118,7 @@ impl Decoder {
     }
 
     /// The writer schema with `id`, from the cache or the registry.
-    pub async fn writer_schema(&self, id: u32) -> Result<AvroSchema, DecodeError> {
+    pub async fn writer_schema(&self, id: SchemaId) -> Result<AvroSchema, DecodeError> {
         if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&id).cloned()) {
             return Ok(hit);
         }
@@ -174,16 +174,13 @@ impl Decoder {
     }
 
     /// Decodes one payload: its schema id and its value (in the reader schema, if one is set).
-    pub async fn decode(&self, payload: &[u8]) -> Result<(u32, Value), DecodeError> {
+    pub async fn decode(&self, payload: &[u8]) -> Result<(SchemaId, Value), DecodeError> {
         let (id, body) = wire::split(payload)?;
         let writer = self.writer_schema(id).await?;
-        let value = writer
-            .encoder()
-            .decode(body)
-            .map_err(|e| DecodeError::Body {
-                id,
-                reason: e.to_string(),
-            })?;
+        let value = writer.codec().decode(body).map_err(|e| DecodeError::Body {
+            id,
+            reason: e.to_string(),
+        })?;
         match &self.reader {
             None => Ok((id, value)),
             Some(reader) => {

@@ -43,7 +43,7 @@ pub struct Event<T> {
     /// The key bytes, if any.
     pub key: Option<Vec<u8>>,
     /// The registry id of the schema it was written with.
-    pub schema_id: u32,
+    pub schema_id: mesh_core::SchemaId,
     /// The mesh's headers.
     pub meta: EventMeta,
     /// The broker's timestamp, milliseconds since the Unix epoch.

@@ -21,7 +21,7 @@ use catalog::{CatalogClient, PartitionOffset, StreamHead, TableVersion};
 use deltalake::arrow::record_batch::RecordBatch;
 use mesh_core::apache_avro::types::Value;
 use mesh_core::lake::{Commit, CompactionPolicy, Compactor, ProductTable, VersionStats};
-use mesh_core::{AvroSchema, Pinned, ProductId, Subject, TopicName};
+use mesh_core::{AvroSchema, Pinned, ProductId, SchemaId, Subject, TopicName};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
@@ -77,7 +77,7 @@ struct Resumed {
     table: ProductTable,
     topic: TopicName,
     schema: AvroSchema,
-    schema_id: u32,
+    schema_id: SchemaId,
     kafka: Arc<StreamConsumer>,
     partitions: Vec<i32>,
     /// The next offset of each partition the table holds.

@@ -105,7 +105,7 @@ fn fields(columns: &[Column]) -> Fields {
 
 /// The Arrow schema of a record schema's rows.
 pub fn arrow_schema(schema: &AvroSchema) -> Result<SchemaRef> {
-    let columns = table::columns(schema).map_err(|e| fail(schema, e))?;
+    let columns = table::columns(schema).map_err(|e| fail(schema, e.to_string()))?;
     if let Some(path) = wide_decimal(&columns, "") {
         return Err(fail(
             schema,

@@ -376,12 +376,25 @@ impl Contract {
     }
 }
 
+/// Why a stream's key field cannot be its key.
+#[derive(Debug, thiserror::Error)]
+enum KeyFieldError {
+    #[error("cannot be checked: {0}")]
+    Unchecked(table::ColumnError),
+    #[error("is not a top-level field of the value schema")]
+    NotTopLevel,
+    #[error("is nullable; a key must always be set")]
+    Nullable,
+    #[error("is a {0}; keys must be strings, ints or longs")]
+    NotText(ColumnType),
+}
+
 /// A key field must be a top-level field that is always set and can be rendered as text.
-fn check_key_field(schema: &AvroSchema, key: &str) -> std::result::Result<(), String> {
-    let columns = table::columns(schema).map_err(|e| format!("cannot be checked: {e}"))?;
+fn check_key_field(schema: &AvroSchema, key: &str) -> std::result::Result<(), KeyFieldError> {
+    let columns = table::columns(schema).map_err(KeyFieldError::Unchecked)?;
     match columns.iter().find(|c| c.name == key) {
-        None => Err("is not a top-level field of the value schema".into()),
-        Some(c) if c.nullable => Err("is nullable; a key must always be set".into()),
+        None => Err(KeyFieldError::NotTopLevel),
+        Some(c) if c.nullable => Err(KeyFieldError::Nullable),
         Some(c)
             if matches!(
                 c.data_type,
@@ -390,10 +403,7 @@ fn check_key_field(schema: &AvroSchema, key: &str) -> std::result::Result<(), St
         {
             Ok(())
         }
-        Some(c) => Err(format!(
-            "is a {}; keys must be strings, ints or longs",
-            c.data_type
-        )),
+        Some(c) => Err(KeyFieldError::NotText(c.data_type.clone())),
     }
 }
 

@@ -63,7 +63,7 @@ pub mod time;
 pub mod wire;
 
 pub use apache_avro;
-pub use avro::compat::{self, Incompatibility, Level};
+pub use avro::compat::{self, Incompatibility, Level, Refusal};
 pub use avro::{AvroSchema, FieldError, ValidationError};
 pub use config::{
     CatalogConfig, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig, Pinned, Secret,
@@ -72,4 +72,4 @@ pub use config::{
 pub use contract::{Contract, ProductSpec, StreamSpec, WriteMode};
 pub use error::{Error, Result};
 pub use names::{DomainName, NameKind, ProductId, ProductName, StreamName, Subject, TopicName};
-pub use wire::WireError;
+pub use wire::{SchemaId, WireError};

@@ -27,6 +27,78 @@ pub mod headers {
     pub const DLQ_ERROR: &str = "mesh-dlq-error";
 }
 
+/// A schema's id in the registry: global, stable, never reused, and what the wire format
+/// carries in front of every body. The catalog hands out ids from 1 to 2^31-1 (Confluent
+/// clients keep them in a signed 32-bit integer).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SchemaId(pub u32);
+
+impl SchemaId {
+    /// The id as a number.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SchemaId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for SchemaId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self)
+    }
+}
+
+impl From<u32> for SchemaId {
+    fn from(id: u32) -> Self {
+        Self(id)
+    }
+}
+
+impl From<SchemaId> for u32 {
+    fn from(id: SchemaId) -> Self {
+        id.0
+    }
+}
+
+impl From<SchemaId> for i64 {
+    fn from(id: SchemaId) -> Self {
+        i64::from(id.0)
+    }
+}
+
+impl TryFrom<i64> for SchemaId {
+    type Error = std::num::TryFromIntError;
+
+    fn try_from(id: i64) -> Result<Self, Self::Error> {
+        u32::try_from(id).map(Self)
+    }
+}
+
+/// Described as the number it is, inline: the API's JSON is the same as with a bare integer.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for SchemaId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        u32::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        u32::json_schema(generator)
+    }
+}
+
 /// The first byte of every framed payload.
 pub const MAGIC_BYTE: u8 = 0;
 
@@ -55,16 +127,18 @@ pub enum WireError {
 }
 
 /// Writes the header for `schema_id` to `out`; the Avro body follows it.
-pub fn write_header(schema_id: u32, out: &mut Vec<u8>) {
+pub fn write_header(schema_id: SchemaId, out: &mut Vec<u8>) {
     out.push(MAGIC_BYTE);
-    out.extend_from_slice(&schema_id.to_be_bytes());
+    out.extend_from_slice(&schema_id.0.to_be_bytes());
 }
 
 /// Splits a framed payload into its schema id and Avro body.
-pub fn split(payload: &[u8]) -> Result<(u32, &[u8]), WireError> {
+pub fn split(payload: &[u8]) -> Result<(SchemaId, &[u8]), WireError> {
     match payload {
         [] => Err(WireError::Empty),
-        [MAGIC_BYTE, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [MAGIC_BYTE, a, b, c, d, body @ ..] => {
+            Ok((SchemaId(u32::from_be_bytes([*a, *b, *c, *d])), body))
+        }
         [MAGIC_BYTE, ..] => Err(WireError::TooShort { len: payload.len() }),
         [found, ..] => Err(WireError::BadMagic { found: *found }),
     }
@@ -77,10 +151,10 @@ mod tests {
     #[test]
     fn frames_and_splits() -> Result<(), WireError> {
         let mut buf = Vec::new();
-        write_header(0x0102_0304, &mut buf);
+        write_header(SchemaId(0x0102_0304), &mut buf);
         buf.extend_from_slice(b"body");
         assert_eq!(buf[..5], [0, 1, 2, 3, 4]);
-        assert_eq!(split(&buf)?, (0x0102_0304, &b"body"[..]));
+        assert_eq!(split(&buf)?, (SchemaId(0x0102_0304), &b"body"[..]));
         Ok(())
     }
 

@@ -81,7 +81,7 @@ pub enum Verdict {
         /// The version holding it.
         version: i64,
         /// Its global id.
-        id: u32,
+        id: mesh_core::SchemaId,
     },
     /// A new version, compatible under the subject's level.
     Compatible {

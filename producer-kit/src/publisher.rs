@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mesh_core::apache_avro::types::Value;
 use mesh_core::time::now_ms;
 use mesh_core::wire::{self, headers};
-use mesh_core::{AvroSchema, TopicName, ValidationError};
+use mesh_core::{AvroSchema, SchemaId, TopicName, ValidationError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use serde::Serialize;
@@ -51,7 +51,7 @@ pub(crate) struct StreamHandle {
     topic: TopicName,
     key_field: Option<String>,
     schema: AvroSchema,
-    schema_id: u32,
+    schema_id: SchemaId,
     schema_id_text: String,
 }
 
@@ -61,7 +61,7 @@ impl StreamHandle {
         topic: TopicName,
         key_field: Option<String>,
         schema: AvroSchema,
-        schema_id: u32,
+        schema_id: SchemaId,
     ) -> Self {
         Self {
             sender,
@@ -227,7 +227,7 @@ impl<T: Serialize> Publisher<T> {
     }
 
     /// The registry id of the value schema.
-    pub fn schema_id(&self) -> u32 {
+    pub fn schema_id(&self) -> SchemaId {
         self.handle.schema_id
     }
 
@@ -309,7 +309,7 @@ impl DynPublisher {
     }
 
     /// The registry id of the value schema.
-    pub fn schema_id(&self) -> u32 {
+    pub fn schema_id(&self) -> SchemaId {
         self.handle.schema_id
     }
 

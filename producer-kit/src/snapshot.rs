@@ -31,7 +31,8 @@ impl Rows {
     /// [`DomainProducer::rows`](crate::DomainProducer::rows) finds the schema from the product's name.
     pub fn from_serde<T: Serialize>(schema: &AvroSchema, rows: &[T]) -> Result<Self> {
         let mut buf = Vec::with_capacity(256);
-        rows.iter()
+        let values = rows
+            .iter()
             .enumerate()
             .map(|(row, r)| {
                 buf.clear();
@@ -41,8 +42,12 @@ impl Rows {
                     .map_err(|e| refused(e.to_string()))?;
                 schema.decode(&buf).map_err(|e| refused(e.to_string()))
             })
-            .collect::<Result<Vec<_>>>()
-            .map(Rows::Values)
+            .collect::<Result<Vec<_>>>()?;
+        // Checked by the encoder and read back by the decoder, the values are in the schema's
+        // own shape: they become Arrow here, without a second check.
+        Ok(Rows::Batches(vec![mesh_core::arrow::to_batch(
+            schema, &values,
+        )?]))
     }
 }
 

@@ -15,7 +15,7 @@ use catalog::{CatalogClient, TableVersion};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use mesh_core::lake::{Commit, Compactor, ProductTable, VersionStats, last_per_key};
-use mesh_core::{DomainName, Endpoints, ProductId, ProductSpec, WriteMode};
+use mesh_core::{DomainName, Endpoints, ProductId, ProductSpec, SchemaId, WriteMode};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
@@ -54,7 +54,7 @@ pub(crate) struct ProductTables {
     /// The contract's products, by name.
     products: HashMap<String, ProductSpec>,
     /// Registry ids of the products' row schemas, by product.
-    schema_ids: HashMap<String, u32>,
+    schema_ids: HashMap<String, SchemaId>,
     // A plain mutex: held only to find or insert a slot, never across an await.
     slots: Mutex<HashMap<String, Slot>>,
     compactor: Compactor,
@@ -66,7 +66,7 @@ impl ProductTables {
         endpoints: Endpoints,
         catalog: CatalogClient,
         products: &[ProductSpec],
-        schema_ids: HashMap<String, u32>,
+        schema_ids: HashMap<String, SchemaId>,
     ) -> Self {
         Self {
             domain,

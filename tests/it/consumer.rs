@@ -542,7 +542,7 @@ async fn a_registry_outage_does_not_stop_decoding_known_schemas() -> TestResult 
         "known ids decode from the cache"
     );
     let mut unknown = payload.clone();
-    unknown[1..5].copy_from_slice(&(id + 100).to_be_bytes());
+    unknown[1..5].copy_from_slice(&(id.get() + 100).to_be_bytes());
     let err = decoder
         .decode(&unknown)
         .await

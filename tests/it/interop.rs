@@ -44,7 +44,7 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
     assert_eq!(event["value"]["device"], "MOBILE");
     assert_eq!(event["value"]["context"], "playlist:focus");
     assert_eq!(event["key"], "user-1");
-    assert_eq!(event["schema_id"], report.played_schema_id);
+    assert_eq!(event["schema_id"], report.played_schema_id.get());
     assert_eq!(
         event["headers"]["mesh-event-id"],
         report.delivery.event_id.to_string()
@@ -62,7 +62,10 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
         .await??;
     let table: Json = serde_json::from_str(&out)?;
     assert_eq!(table["version"], 1);
-    assert_eq!(table["metadata"]["mesh.schema_id"], report.song_schema_id);
+    assert_eq!(
+        table["metadata"]["mesh.schema_id"],
+        report.song_schema_id.get()
+    );
     let rows = table["rows"].as_array().ok_or("no rows")?;
     let ids: Vec<i64> = rows.iter().filter_map(|r| r["song_id"].as_i64()).collect();
     assert_eq!(ids, [7, 42, 99]);

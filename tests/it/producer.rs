@@ -410,7 +410,7 @@ async fn events_carry_their_key_and_the_mesh_headers() -> TestResult {
         assert_eq!(payload[0], 0, "Confluent magic byte");
         assert_eq!(
             u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]),
-            publisher.schema_id()
+            publisher.schema_id().get()
         );
         let headers = m.headers().ok_or("no headers")?;
         let names: Vec<&str> = headers.iter().map(|h| h.key).collect();

@@ -136,7 +136,7 @@ impl ApiError {
     }
 
     /// 42206: other schemas reference this one.
-    pub(crate) fn referenced(ids: &[u32]) -> Self {
+    pub(crate) fn referenced(ids: &[crate::model::SchemaId]) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42206,

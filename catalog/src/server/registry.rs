@@ -323,7 +323,10 @@ fn reasons(
         .iter()
         .filter_map(|(v, refs)| stored(v, refs).map(|s| (v.version, s)))
         .collect();
-    let mut reasons = compat::check(level, new, &earlier);
+    let mut reasons: Vec<String> = compat::check(level, new, &earlier)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     for table in &context.tables {
         let current = table.current.as_ref().and_then(|(current, refs)| {
             let current = StoredVersion {
@@ -339,7 +342,7 @@ fn reasons(
             // The table's first row schema: it must at least be one a table can hold.
             None => match avro::table::columns(new) {
                 Ok(_) => Vec::new(),
-                Err(e) => vec![format!("the new schema cannot be a table: {e}")],
+                Err(e) => vec![avro::table::EvolutionProblem::NewNotATable(e)],
             },
         };
         for problem in problems {
@@ -431,7 +434,7 @@ async fn register(
     if let Some((id, version)) = import {
         // Ids are one namespace for every domain: only an admin may choose them.
         principal.require_admin("register a schema with a chosen id (IMPORT)")?;
-        if !(1..=MAX_SCHEMA_ID).contains(&id) {
+        if !(SchemaId(1)..=MAX_SCHEMA_ID).contains(&id) {
             return Err(ApiError::unprocessable(format!(
                 "Schema id {id} is out of range: ids are in [1, {MAX_SCHEMA_ID}]."
             )));
@@ -472,7 +475,7 @@ async fn register(
         .await?;
     match outcome {
         RegisterOutcome::Registered { id, version } => {
-            tracing::info!(%subject, id, version, actor = %actor, "schema registered");
+            tracing::info!(%subject, %id, version, actor = %actor, "schema registered");
             Ok(reply(StatusCode::OK, &RegisteredId { id }))
         }
         RegisterOutcome::Existing { id, .. } => Ok(reply(StatusCode::OK, &RegisteredId { id })),

@@ -120,7 +120,7 @@ impl Validate for TableVersion {
             }
         }
         if let Some(id) = self.schema_id
-            && !(1..=MAX_SCHEMA_ID).contains(&id)
+            && !(crate::model::SchemaId(1)..=MAX_SCHEMA_ID).contains(&id)
         {
             return Err(format!(
                 "schema_id {id} is out of range: ids are in [1, {MAX_SCHEMA_ID}]"

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use mesh_core::wire::headers;
-use mesh_core::{AvroSchema, Pinned, TopicName};
+use mesh_core::{AvroSchema, Pinned, SchemaId, TopicName};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -236,7 +236,7 @@ fn position<M: Message>(message: &M) -> Position {
 }
 
 /// The event of a decoded message.
-fn event<M: Message, T>(message: &M, schema_id: u32, value: T) -> Event<T> {
+fn event<M: Message, T>(message: &M, schema_id: SchemaId, value: T) -> Event<T> {
     Event {
         position: position(message),
         key: message.key().map(<[u8]>::to_vec),

@@ -207,7 +207,7 @@ impl<H: Handler> Shared<H> {
         &self,
         message: &OwnedMessage,
         at: &Position,
-    ) -> std::result::Result<(u32, Value), crate::decoder::DecodeError> {
+    ) -> std::result::Result<(mesh_core::SchemaId, Value), crate::decoder::DecodeError> {
         let payload = message.payload().unwrap_or_default();
         let mut wait = self.backoff;
         loop {

@@ -160,37 +160,61 @@ pub fn can_read(writer: &AvroSchema, reader: &AvroSchema) -> Result<(), Vec<Inco
 /// The most steps one check takes before it gives up (far above any real pair of schemas).
 pub const MAX_STEPS: usize = 4_000_000;
 
+/// One failed check of a new schema against an earlier version of its subject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The new schema cannot read data written with an earlier version (BACKWARD).
+    #[error("the new schema cannot read data written with version {version}: {found}")]
+    CannotReadEarlier {
+        /// The earlier version.
+        version: i64,
+        /// Where and why.
+        found: Incompatibility,
+    },
+    /// An earlier version cannot read data written with the new schema (FORWARD).
+    #[error("version {version} cannot read data written with the new schema: {found}")]
+    EarlierCannotRead {
+        /// The earlier version.
+        version: i64,
+        /// Where and why.
+        found: Incompatibility,
+    },
+}
+
 /// Checks `new` against the earlier versions of a subject (oldest first, with their version
-/// numbers) at `level`. Returns one message per failed check; empty means compatible.
-pub fn check(level: Level, new: &AvroSchema, earlier: &[(i64, AvroSchema)]) -> Vec<String> {
+/// numbers) at `level`. Returns every failed check, newest version first; empty means
+/// compatible.
+pub fn check(level: Level, new: &AvroSchema, earlier: &[(i64, AvroSchema)]) -> Vec<Refusal> {
     let against: &[(i64, AvroSchema)] = match (level, earlier.split_last()) {
         (Level::None, _) | (_, None) => &[],
         (l, Some((latest, _))) if !l.transitive() => std::slice::from_ref(latest),
         _ => earlier,
     };
-    let mut messages = Vec::new();
+    let mut refusals = Vec::new();
     // Newest first: the most relevant failure leads.
     for (version, old) in against.iter().rev() {
+        let version = *version;
         if level.backward()
             && let Err(found) = can_read(old, new)
         {
-            for f in found {
-                messages.push(format!(
-                    "the new schema cannot read data written with version {version}: {f}"
-                ));
-            }
+            refusals.extend(
+                found
+                    .into_iter()
+                    .map(|found| Refusal::CannotReadEarlier { version, found }),
+            );
         }
         if level.forward()
             && let Err(found) = can_read(new, old)
         {
-            for f in found {
-                messages.push(format!(
-                    "version {version} cannot read data written with the new schema: {f}"
-                ));
-            }
+            refusals.extend(
+                found
+                    .into_iter()
+                    .map(|found| Refusal::EarlierCannotRead { version, found }),
+            );
         }
     }
-    messages
+    refusals
 }
 
 struct Walk<'a> {

@@ -10,7 +10,7 @@ use std::fmt;
 use apache_avro::types::Value;
 use apache_avro::{Decimal, Duration};
 
-use super::encode::{Encoder, Logical, Node, NodeId};
+use super::encode::{Codec, Logical, Node, NodeId};
 
 use super::limits::MAX_VALUE_DEPTH;
 
@@ -144,7 +144,7 @@ fn item_budget(len: usize) -> u64 {
     (len as u64).saturating_mul(8).saturating_add(1024)
 }
 
-impl Encoder {
+impl Codec {
     /// Decodes an Avro binary datum written with this schema. The whole body must be one
     /// datum: trailing bytes are refused.
     pub fn decode(&self, body: &[u8]) -> Result<Value, DecodeError> {
@@ -341,7 +341,7 @@ mod tests {
         let schema = AvroSchema::parse_record(S, "e")?;
         let mut bytes = Vec::new();
         schema.encode_into(&sample(), &mut bytes)?;
-        assert_eq!(schema.encoder().decode(&bytes)?, sample());
+        assert_eq!(schema.codec().decode(&bytes)?, sample());
         assert_eq!(schema.decode(&bytes)?, sample(), "apache-avro agrees");
         Ok(())
     }
@@ -366,7 +366,7 @@ mod tests {
             crate::avro::encode::write_long(&mut body, 8 * 1024); // a block of 8192 nulls
         }
         body.push(0);
-        let err = nulls.encoder().decode(&body).expect_err("too many items");
+        let err = nulls.codec().decode(&body).expect_err("too many items");
         assert!(err.reason.starts_with("a block of 8192 items"), "{err}");
         // A length prefix of 2^31 allocates nothing: there are not that many bytes.
         let bytes = AvroSchema::parse(r#""bytes""#, "bytes")?;
@@ -374,7 +374,7 @@ mod tests {
         crate::avro::encode::write_long(&mut body, 1 << 31);
         assert!(
             bytes
-                .encoder()
+                .codec()
                 .decode(&body)
                 .expect_err("short")
                 .reason
@@ -388,8 +388,8 @@ mod tests {
         )?;
         let mut deep = vec![2u8; 100_000]; // union branch 1 (zigzag 2), again and again
         deep.push(0); // then null
-        let err = on_worker_stack(move || list.encoder().decode(&deep).map(|_| ()))
-            .expect_err("too deep");
+        let err =
+            on_worker_stack(move || list.codec().decode(&deep).map(|_| ())).expect_err("too deep");
         assert!(err.reason.contains("nesting deeper than 128"), "{err}");
         Ok(())
     }
@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn refuses_malformed_bodies() -> Result<(), Box<dyn std::error::Error>> {
         let schema = AvroSchema::parse_record(S, "e")?;
-        let codec = schema.encoder();
+        let codec = schema.codec();
         let mut good = Vec::new();
         schema.encode_into(&sample(), &mut good)?;
         for cut in 0..good.len() {

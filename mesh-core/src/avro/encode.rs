@@ -2,8 +2,8 @@
 //!
 //! A schema is compiled once into an arena of [`Node`]s (named types resolved, defaults
 //! pre-encoded, enum symbols indexed); encoding then walks the arena with no schema work per
-//! record. Two front ends share it: [`Encoder::encode_value`] for `apache_avro` values and
-//! [`Encoder::encode_serde`] (in `serde_encode`) for any `Serialize` type, written straight to
+//! record. Two front ends share it: [`Codec::encode_value`] for `apache_avro` values and
+//! [`Codec::encode_serde`] (in `serde_encode`) for any `Serialize` type, written straight to
 //! Avro binary without building a `Value`. Both check the data as they go and stop at the
 //! first violation with its field path; [`AvroSchema::conform`](super::AvroSchema::conform)
 //! lists every violation when a caller wants them all.
@@ -93,9 +93,10 @@ pub(crate) struct FieldNode {
     pub(crate) default: Option<Vec<u8>>,
 }
 
-/// A schema compiled for encoding. Built once per schema (see [`AvroSchema::encoder`]).
+/// A schema compiled for encoding and decoding: one arena of nodes both directions walk.
+/// Built once per schema (see [`AvroSchema::codec`]).
 #[derive(Debug, Clone)]
-pub struct Encoder {
+pub struct Codec {
     pub(crate) nodes: Vec<Node>,
     pub(crate) root: NodeId,
     pub(crate) schema_name: String,
@@ -120,7 +121,7 @@ pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 impl Node {
     /// A short description for messages, without following children.
-    pub(crate) fn describe(&self, enc: &Encoder) -> String {
+    pub(crate) fn describe(&self, enc: &Codec) -> String {
         match self {
             Node::Null => "null".into(),
             Node::Boolean => "boolean".into(),
@@ -172,7 +173,7 @@ impl Node {
 }
 
 /// Compiles `schema` into an encoder.
-pub(crate) fn compile(schema: &AvroSchema) -> Encoder {
+pub(crate) fn compile(schema: &AvroSchema) -> Codec {
     let mut compiler = Compiler {
         root: schema,
         nodes: Vec::new(),
@@ -180,7 +181,7 @@ pub(crate) fn compile(schema: &AvroSchema) -> Encoder {
         pending_defaults: Vec::new(),
     };
     let root = compiler.node(schema.schema(), None);
-    let mut enc = Encoder {
+    let mut enc = Codec {
         nodes: compiler.nodes,
         root,
         schema_name: schema.full_name().to_owned(),
@@ -414,7 +415,7 @@ impl Violation {
     }
 }
 
-impl Encoder {
+impl Codec {
     /// The schema's full name.
     pub fn schema_name(&self) -> &str {
         &self.schema_name

@@ -214,7 +214,7 @@ mod tests {
                 let mut bytes = Vec::new();
                 schema.encode_into(&value, &mut bytes)?;
                 assert_eq!(
-                    schema.encoder().decode(&bytes).map_err(|e| e.to_string()),
+                    schema.codec().decode(&bytes).map_err(|e| e.to_string()),
                     Ok(schema.conform(value)?)
                 );
                 Ok(())

@@ -24,7 +24,7 @@ use apache_avro::types::Value;
 
 pub use conform::{FieldError, ValidationError};
 pub use decode::DecodeError;
-pub use encode::Encoder;
+pub use encode::Codec;
 
 use crate::error::{Error, Result};
 
@@ -44,8 +44,8 @@ struct Inner {
     text: String,
     /// The full name of the root type (`namespace.Name`), or its type for unnamed roots.
     full_name: String,
-    /// The schema compiled for encoding, on first use.
-    encoder: std::sync::OnceLock<Encoder>,
+    /// The schema compiled for encoding and decoding, on first use.
+    codec: std::sync::OnceLock<Codec>,
 }
 
 impl fmt::Debug for AvroSchema {
@@ -154,7 +154,7 @@ impl AvroSchema {
                 names,
                 text,
                 full_name,
-                encoder: std::sync::OnceLock::new(),
+                codec: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -216,15 +216,15 @@ impl AvroSchema {
         conform::resolve(self, written)
     }
 
-    /// The schema compiled for fast encoding (compiled once, on first use).
-    pub fn encoder(&self) -> &Encoder {
-        self.inner.encoder.get_or_init(|| encode::compile(self))
+    /// The schema compiled for encoding and decoding (compiled once, on first use).
+    pub fn codec(&self) -> &Codec {
+        self.inner.codec.get_or_init(|| encode::compile(self))
     }
 
     /// Checks and encodes `value` as an Avro binary datum, appending it to `out`. A value that
     /// does not conform is refused with every violation and `out` is left as it was.
     pub fn encode_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), ValidationError> {
-        self.encoder().encode_value(value, out).map_err(|first| {
+        self.codec().encode_value(value, out).map_err(|first| {
             // The fast path stops at the first violation; list them all for the caller.
             match self.conform(value.clone()) {
                 Err(all) => all,
@@ -240,7 +240,7 @@ impl AvroSchema {
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), ValidationError> {
-        self.encoder().encode_serde(value, out)
+        self.codec().encode_serde(value, out)
     }
 
     /// Decodes an Avro binary datum written with this schema: the compiled decoder the
@@ -248,7 +248,7 @@ impl AvroSchema {
     /// [`limits::MAX_VALUE_DEPTH`] and trailing bytes. (apache-avro's own reader recurses
     /// without bound and allocates what a length prefix claims, up to 512 MiB.)
     pub fn decode(&self, datum: &[u8]) -> Result<Value> {
-        Ok(self.encoder().decode(datum)?)
+        Ok(self.codec().decode(datum)?)
     }
 
     pub(crate) fn named(&self, name: &Name) -> Option<&Schema> {

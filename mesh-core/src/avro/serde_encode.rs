@@ -14,7 +14,7 @@ use serde::ser::{self, Serialize};
 
 use super::conform::ValidationError;
 use super::encode::{
-    Encoder, Node, NodeId, Path, RecordNode, Seg, Violation, write_bytes, write_long,
+    Codec, Node, NodeId, Path, RecordNode, Seg, Violation, write_bytes, write_long,
 };
 use super::limits::MAX_VALUE_DEPTH;
 
@@ -80,7 +80,7 @@ impl Kind<'_> {
     }
 }
 
-impl Encoder {
+impl Codec {
     /// Checks and encodes any `Serialize` value as an Avro binary datum, appending to `out`.
     /// On a violation `out` is left as it was.
     pub fn encode_serde<T: Serialize + ?Sized>(
@@ -132,7 +132,7 @@ impl Encoder {
 }
 
 struct Ser<'a> {
-    enc: &'a Encoder,
+    enc: &'a Codec,
     node: NodeId,
     out: &'a mut Vec<u8>,
     path: &'a mut Path,
@@ -275,7 +275,7 @@ fn within_depth(path: &Path) -> R {
 /// Enters a child value at `node` (its path step pushed already): a union's branch is a
 /// level of its own, as the decoder counts levels, so what is written can be read. Returns
 /// whether a branch step was pushed, for [`leave`].
-fn enter(enc: &Encoder, node: NodeId, path: &mut Path) -> R<bool> {
+fn enter(enc: &Codec, node: NodeId, path: &mut Path) -> R<bool> {
     let branch = matches!(enc.nodes[node], Node::Union(_));
     within_depth(path)?;
     if branch {
@@ -581,7 +581,7 @@ impl<'a> ser::Serializer for Ser<'a> {
 
 /// An array being written.
 pub(crate) struct SeqSer<'a> {
-    enc: &'a Encoder,
+    enc: &'a Codec,
     item: NodeId,
     out: &'a mut Vec<u8>,
     path: &'a mut Path,
@@ -654,7 +654,7 @@ impl ser::SerializeTupleStruct for SeqSer<'_> {
 
 /// A map being written.
 pub(crate) struct MapSer<'a> {
-    enc: &'a Encoder,
+    enc: &'a Codec,
     value: NodeId,
     out: &'a mut Vec<u8>,
     path: &'a mut Path,
@@ -858,7 +858,7 @@ impl ser::SerializeMap for MapOrRecord<'_> {
 
 /// A record being written, in schema order.
 pub(crate) struct RecordSer<'a> {
-    enc: &'a Encoder,
+    enc: &'a Codec,
     record: &'a RecordNode,
     out: &'a mut Vec<u8>,
     path: &'a mut Path,

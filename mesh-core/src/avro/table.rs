@@ -95,18 +95,156 @@ pub struct Column {
     pub nullable: bool,
 }
 
+/// Why a schema cannot be a table's row schema; each names the field's path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnError {
+    /// The schema is not a record.
+    #[error("a table row must be a record, found {0}")]
+    NotARecord(ColumnType),
+    /// A reference to a type the schema does not define.
+    #[error("{path}: unknown type {name}")]
+    UnknownType {
+        /// The field's path.
+        path: String,
+        /// The type's full name.
+        name: String,
+    },
+    /// A union of several non-null types.
+    #[error(
+        "{path}: a union of several types cannot be a table column; use a record with one optional field per type"
+    )]
+    Union {
+        /// The field's path.
+        path: String,
+    },
+    /// A field that can only be null.
+    #[error("{path}: a column cannot be always null")]
+    AlwaysNull {
+        /// The field's path.
+        path: String,
+    },
+    /// A record that contains itself.
+    #[error(
+        "{path}: type {name} contains itself; a table row cannot be recursive (a Delta table's schema is a tree)"
+    )]
+    Recursive {
+        /// Where the record meets itself again.
+        path: String,
+        /// The record's full name.
+        name: String,
+    },
+    /// A nested record without fields (Arrow has no struct without fields).
+    #[error("{path}: record {name} has no fields; a column must hold something")]
+    NoFields {
+        /// The field's path.
+        path: String,
+        /// The record's full name.
+        name: String,
+    },
+}
+
+/// A change of row schema a product's Delta table cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvolutionProblem {
+    /// The table's current row schema is no table schema (stored by an older build).
+    #[error("the table's current schema cannot be a table: {0}")]
+    CurrentNotATable(ColumnError),
+    /// The new row schema is no table schema.
+    #[error("the new schema cannot be a table: {0}")]
+    NewNotATable(ColumnError),
+    /// A partition column changes type or nullability.
+    #[error("partition column `{column}` changes from {} to {}: partition columns cannot change", described(.from), described(.to))]
+    PartitionChanged {
+        /// The column.
+        column: String,
+        /// As it was.
+        from: Column,
+        /// As it would be.
+        to: Column,
+    },
+    /// A partition column is dropped.
+    #[error("partition column `{column}` is dropped: partition columns cannot change")]
+    PartitionDropped {
+        /// The column.
+        column: String,
+    },
+    /// A column every row holds is dropped.
+    #[error(
+        "column `{path}` ({data_type}, not null) is dropped: every row must hold it, so Delta cannot write rows without it"
+    )]
+    RequiredDropped {
+        /// The column's path.
+        path: String,
+        /// Its type.
+        data_type: ColumnType,
+    },
+    /// A nullable column becomes non-null.
+    #[error("column `{path}` becomes non-null: rows already in the table may hold nulls")]
+    BecomesRequired {
+        /// The column's path.
+        path: String,
+    },
+    /// A non-null column is added.
+    #[error(
+        "column `{path}` ({data_type}) is added as non-null: rows already in the table have no value for it; make it nullable (a union with null)"
+    )]
+    AddedRequired {
+        /// The column's path.
+        path: String,
+        /// Its type.
+        data_type: ColumnType,
+    },
+    /// Elements of an array or values of a map become non-null.
+    #[error("elements of `{path}` become non-null: stored elements may be null")]
+    ElementsBecomeRequired {
+        /// The column's path.
+        path: String,
+    },
+    /// A column's type narrows.
+    #[error("column `{path}` narrows from {from} to {to}: values already stored may not fit")]
+    Narrows {
+        /// The column's path.
+        path: String,
+        /// The stored type.
+        from: ColumnType,
+        /// The new type.
+        to: ColumnType,
+    },
+    /// A column's type changes to one Delta cannot convert to.
+    #[error("column `{path}` changes type from {from} to {to}: Delta cannot convert stored values")]
+    TypeChanged {
+        /// The column's path.
+        path: String,
+        /// The stored type.
+        from: ColumnType,
+        /// The new type.
+        to: ColumnType,
+    },
+}
+
+/// A column's type and nullability, as evolution problems describe them.
+fn described(column: &Column) -> String {
+    format!(
+        "{}{}",
+        column.data_type,
+        if column.nullable { " (nullable)" } else { "" }
+    )
+}
+
 /// The columns of a record schema; an error names the first field no table can hold.
 ///
 /// A table's schema is a tree, so a recursive record (a list, a tree of nodes) cannot be a
 /// row: it is refused with the path where the type contains itself.
-pub fn columns(schema: &AvroSchema) -> Result<Vec<Column>, String> {
+pub fn columns(schema: &AvroSchema) -> Result<Vec<Column>, ColumnError> {
     let mut walk = Columns {
         root: schema,
         expanding: Vec::new(),
     };
     match walk.column_type(schema.schema(), None, "$")? {
         (ColumnType::Struct(columns), _) => Ok(columns),
-        (other, _) => Err(format!("a table row must be a record, found {other}")),
+        (other, _) => Err(ColumnError::NotARecord(other)),
     }
 }
 
@@ -124,7 +262,7 @@ impl Columns<'_> {
         s: &Schema,
         ns: Option<&str>,
         path: &str,
-    ) -> Result<(ColumnType, bool), String> {
+    ) -> Result<(ColumnType, bool), ColumnError> {
         Ok(match s {
             Schema::Ref { name } => {
                 let full: Name = name.fully_qualified_name(ns).into_owned();
@@ -132,9 +270,10 @@ impl Columns<'_> {
                     return Err(recursive(path, &full));
                 }
                 let root = self.root;
-                let target = root
-                    .named(&full)
-                    .ok_or_else(|| format!("{path}: unknown type {}", full.fullname(None)))?;
+                let target = root.named(&full).ok_or_else(|| ColumnError::UnknownType {
+                    path: path.to_owned(),
+                    name: full.fullname(None),
+                })?;
                 return self.column_type(target, full.namespace(), path);
             }
             Schema::Union(u) => {
@@ -146,13 +285,17 @@ impl Columns<'_> {
                 match non_null.as_slice() {
                     [only] => (self.column_type(only, ns, path)?.0, true),
                     _ => {
-                        return Err(format!(
-                            "{path}: a union of several types cannot be a table column; use a record with one optional field per type"
-                        ));
+                        return Err(ColumnError::Union {
+                            path: path.to_owned(),
+                        });
                     }
                 }
             }
-            Schema::Null => return Err(format!("{path}: a column cannot be always null")),
+            Schema::Null => {
+                return Err(ColumnError::AlwaysNull {
+                    path: path.to_owned(),
+                });
+            }
             Schema::Boolean => (ColumnType::Boolean, false),
             Schema::Int | Schema::TimeMillis => (ColumnType::Int, false),
             Schema::Long | Schema::TimeMicros => (ColumnType::Long, false),
@@ -208,10 +351,10 @@ impl Columns<'_> {
                 }
                 if r.fields.is_empty() && path != "$" {
                     // Arrow has no struct without fields.
-                    return Err(format!(
-                        "{path}: record {} has no fields; a column must hold something",
-                        r.name.fullname(None)
-                    ));
+                    return Err(ColumnError::NoFields {
+                        path: path.to_owned(),
+                        name: r.name.fullname(None),
+                    });
                 }
                 self.expanding.push(r.name.clone());
                 let inner_ns = r.name.namespace().or(ns);
@@ -235,11 +378,11 @@ impl Columns<'_> {
     }
 }
 
-fn recursive(path: &str, name: &Name) -> String {
-    format!(
-        "{path}: type {} contains itself; a table row cannot be recursive (a Delta table's schema is a tree)",
-        name.fullname(None)
-    )
+fn recursive(path: &str, name: &Name) -> ColumnError {
+    ColumnError::Recursive {
+        path: path.to_owned(),
+        name: name.fullname(None),
+    }
 }
 
 /// Whether Delta can widen `old` to `new` in place (the type-widening table feature).
@@ -257,11 +400,15 @@ fn widens(old: &ColumnType, new: &ColumnType) -> bool {
 
 /// Every reason a table holding rows of `old` cannot take rows of `new`; empty when Delta
 /// can evolve the table. `partition_columns` may not change at all.
-pub fn evolution(old: &AvroSchema, new: &AvroSchema, partition_columns: &[String]) -> Vec<String> {
+pub fn evolution(
+    old: &AvroSchema,
+    new: &AvroSchema,
+    partition_columns: &[String],
+) -> Vec<EvolutionProblem> {
     let (old_columns, new_columns) = match (columns(old), columns(new)) {
         (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) => return vec![format!("the table's current schema cannot be a table: {e}")],
-        (_, Err(e)) => return vec![format!("the new schema cannot be a table: {e}")],
+        (Err(e), _) => return vec![EvolutionProblem::CurrentNotATable(e)],
+        (_, Err(e)) => return vec![EvolutionProblem::NewNotATable(e)],
     };
     let mut problems = Vec::new();
     let old_by_name: HashMap<&str, &Column> =
@@ -272,16 +419,14 @@ pub fn evolution(old: &AvroSchema, new: &AvroSchema, partition_columns: &[String
         let old_col = old_by_name.get(partition.as_str());
         let new_col = new_by_name.get(partition.as_str());
         match (old_col, new_col) {
-            (Some(o), Some(n)) if o != n => problems.push(format!(
-                "partition column `{partition}` changes from {}{} to {}{}: partition columns cannot change",
-                o.data_type,
-                if o.nullable { " (nullable)" } else { "" },
-                n.data_type,
-                if n.nullable { " (nullable)" } else { "" },
-            )),
-            (Some(_), None) => problems.push(format!(
-                "partition column `{partition}` is dropped: partition columns cannot change"
-            )),
+            (Some(o), Some(n)) if o != n => problems.push(EvolutionProblem::PartitionChanged {
+                column: partition.clone(),
+                from: (*o).clone(),
+                to: (*n).clone(),
+            }),
+            (Some(_), None) => problems.push(EvolutionProblem::PartitionDropped {
+                column: partition.clone(),
+            }),
             _ => {}
         }
     }
@@ -300,7 +445,7 @@ fn compare(
     new: &[Column],
     prefix: &str,
     partitions: &[String],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<EvolutionProblem>,
 ) {
     let partitions: HashSet<&str> = partitions.iter().map(String::as_str).collect();
     let is_partition = |name: &str| prefix.is_empty() && partitions.contains(name);
@@ -313,16 +458,14 @@ fn compare(
             continue;
         }
         match new_by_name.get(o.name.as_str()) {
-            None if !o.nullable => problems.push(format!(
-                "column `{path}` ({}, not null) is dropped: every row must hold it, so Delta cannot write rows without it",
-                o.data_type
-            )),
+            None if !o.nullable => problems.push(EvolutionProblem::RequiredDropped {
+                path,
+                data_type: o.data_type.clone(),
+            }),
             None => {}
             Some(n) => {
                 if o.nullable && !n.nullable {
-                    problems.push(format!(
-                        "column `{path}` becomes non-null: rows already in the table may hold nulls"
-                    ));
+                    problems.push(EvolutionProblem::BecomesRequired { path: path.clone() });
                 }
                 compare_types(&o.data_type, &n.data_type, &path, problems);
             }
@@ -330,15 +473,20 @@ fn compare(
     }
     for n in new {
         if !old_names.contains(n.name.as_str()) && !n.nullable {
-            problems.push(format!(
-                "column `{prefix}{}` ({}) is added as non-null: rows already in the table have no value for it; make it nullable (a union with null)",
-                n.name, n.data_type
-            ));
+            problems.push(EvolutionProblem::AddedRequired {
+                path: format!("{prefix}{}", n.name),
+                data_type: n.data_type.clone(),
+            });
         }
     }
 }
 
-fn compare_types(old: &ColumnType, new: &ColumnType, path: &str, problems: &mut Vec<String>) {
+fn compare_types(
+    old: &ColumnType,
+    new: &ColumnType,
+    path: &str,
+    problems: &mut Vec<EvolutionProblem>,
+) {
     use ColumnType as T;
     match (old, new) {
         (T::Struct(o), T::Struct(n)) => compare(o, n, &format!("{path}."), &[], problems),
@@ -363,19 +511,23 @@ fn compare_types(old: &ColumnType, new: &ColumnType, path: &str, problems: &mut 
             },
         ) => {
             if *on && !*nn {
-                problems.push(format!(
-                    "elements of `{path}` become non-null: stored elements may be null"
-                ));
+                problems.push(EvolutionProblem::ElementsBecomeRequired {
+                    path: path.to_owned(),
+                });
             }
             compare_types(o, n, &format!("{path}[]"), problems);
         }
         (o, n) if o == n || widens(o, n) => {}
-        (o, n) if widens(n, o) => problems.push(format!(
-            "column `{path}` narrows from {o} to {n}: values already stored may not fit"
-        )),
-        (o, n) => problems.push(format!(
-            "column `{path}` changes type from {o} to {n}: Delta cannot convert stored values"
-        )),
+        (o, n) if widens(n, o) => problems.push(EvolutionProblem::Narrows {
+            path: path.to_owned(),
+            from: o.clone(),
+            to: n.clone(),
+        }),
+        (o, n) => problems.push(EvolutionProblem::TypeChanged {
+            path: path.to_owned(),
+            from: o.clone(),
+            to: n.clone(),
+        }),
     }
 }
 
@@ -392,10 +544,13 @@ mod tests {
 
     fn problems(new_fields: &str) -> Vec<String> {
         evolution(&record(BASE), &record(new_fields), &["genre".to_owned()])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
-    fn maps_avro_to_columns() -> Result<(), String> {
+    fn maps_avro_to_columns() -> Result<(), ColumnError> {
         let cols = columns(&record(
             r#"{"name":"a","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},
                {"name":"e","type":{"type":"enum","name":"E","symbols":["X"]}},
@@ -420,7 +575,11 @@ mod tests {
             }
         );
         let err = columns(&record(r#"{"name":"u","type":["int","string"]}"#)).expect_err("union");
-        assert!(err.starts_with("$.u: a union of several types"), "{err}");
+        assert_eq!(err, ColumnError::Union { path: "$.u".into() });
+        assert!(
+            err.to_string().starts_with("$.u: a union of several types"),
+            "{err}"
+        );
         Ok(())
     }
 
@@ -430,7 +589,7 @@ mod tests {
         let list = record(
             r#"{"name":"v","type":"int"},{"name":"next","type":["null","Row"],"default":null}"#,
         );
-        let err = columns(&list).expect_err("recursive");
+        let err = columns(&list).expect_err("recursive").to_string();
         assert!(
             err.starts_with("$.next: type Row contains itself; a table row cannot be recursive"),
             "{err}"
@@ -441,7 +600,7 @@ mod tests {
             "tree",
         )
         .expect("parses");
-        let err = columns(&nested).expect_err("recursive");
+        let err = columns(&nested).expect_err("recursive").to_string();
         assert!(
             err.starts_with("$.root.children[]: type Node contains itself"),
             "{err}"
@@ -450,7 +609,9 @@ mod tests {
         let found = evolution(&record(BASE), &list, &[]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].starts_with("the new schema cannot be a table: $.next"),
+            found[0]
+                .to_string()
+                .starts_with("the new schema cannot be a table: $.next"),
             "{found:?}"
         );
         // A type used twice without recursion is fine.

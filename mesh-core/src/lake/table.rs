@@ -18,7 +18,7 @@ use url::Url;
 
 use super::table_builder;
 use crate::config::Endpoints;
-use crate::{DomainName, ProductId, TopicName};
+use crate::{DomainName, ProductId, SchemaId, TopicName};
 
 /// Commit-metadata key naming the domain whose producer wrote a version.
 pub const META_PRODUCER_DOMAIN: &str = "mesh.producer_domain";
@@ -79,8 +79,8 @@ impl Commit {
     }
 
     /// Records the registry id of the schema the rows were written with.
-    pub fn with_schema_id(self, id: u32) -> Self {
-        self.with(META_SCHEMA_ID, id)
+    pub fn with_schema_id(self, id: SchemaId) -> Self {
+        self.with(META_SCHEMA_ID, id.get())
     }
 
     /// Records `offsets` (partition to next offset) of `topic` as application transactions,
@@ -597,7 +597,7 @@ mod tests {
         let domain = DomainName::new("songs")?;
         let topic = TopicName::new(&domain, &crate::StreamName::new("played")?);
         let commit = Commit::by_sink(&domain, &topic)
-            .with_schema_id(7)
+            .with_schema_id(SchemaId(7))
             .with_offsets(&topic, &BTreeMap::from([(0, 10), (2, 4)]))
             .keeping_expired_logs();
         let keys: Vec<&str> = commit.metadata.iter().map(|(k, _)| k.as_str()).collect();

@@ -1,4 +1,4 @@
-//! Guards the Avro decoders: `Encoder::decode` (ours, on every consumed message) and
+//! Guards the Avro decoders: `Codec::decode` (ours, on every consumed message) and
 //! `AvroSchema::decode` (apache-avro's reader). Arbitrary and mangled bodies against random
 //! schemas never panic; ours never allocates more than a small multiple of the body (a
 //! length prefix is refused, not believed); a body ours accepts, apache-avro accepts too,
@@ -48,7 +48,7 @@ fn apache_reads(schema: &AvroSchema, body: &[u8]) -> Option<(Value, bool)> {
 
 /// Everything a body must satisfy, whatever its bytes.
 fn check_body(schema: &AvroSchema, body: &[u8], big_decimal: bool) -> Result<(), TestCaseError> {
-    let (ours, allocated) = no_panic(&body, || allocated_by(|| schema.encoder().decode(body)))?;
+    let (ours, allocated) = no_panic(&body, || allocated_by(|| schema.codec().decode(body)))?;
     prop_assert!(
         allocated <= allocation_budget(body.len()),
         "decoding {} bytes allocated {allocated} bytes ({ours:?})",
@@ -83,7 +83,7 @@ fn check_body(schema: &AvroSchema, body: &[u8], big_decimal: bool) -> Result<(),
             schema.encode_into(&value, &mut again).map_err(|e| {
                 TestCaseError::fail(format!("{value:?} decoded but does not encode: {e}"))
             })?;
-            let back = schema.encoder().decode(&again);
+            let back = schema.codec().decode(&again);
             prop_assert!(
                 back.as_ref().is_ok_and(|b| same(b, &value)),
                 "{value:?} -> {again:?} -> {back:?}"
@@ -162,18 +162,18 @@ proptest! {
         let conformed = conformed.expect("checked");
         let mut body = Vec::new();
         schema.encode_into(&value, &mut body).map_err(|e| TestCaseError::fail(format!("{value:?}: {e}")))?;
-        let ours = schema.encoder().decode(&body);
+        let ours = schema.codec().decode(&body);
         prop_assert!(ours.as_ref().is_ok_and(|v| same(v, &conformed)), "{conformed:?} -> {ours:?}");
         let apache = on_big_stack(|| crate::support::apache_decode(&schema, &body));
         prop_assert!(apache.as_ref().is_ok_and(|v| same(v, &conformed)), "{conformed:?} -> apache-avro {apache:?}");
         // Framed the Confluent way, it splits back to the same body.
         let mut framed = Vec::new();
-        mesh_core::wire::write_header(7, &mut framed);
+        mesh_core::wire::write_header(mesh_core::SchemaId(7), &mut framed);
         framed.extend_from_slice(&body);
-        prop_assert_eq!(mesh_core::wire::split(&framed), Ok((7, &body[..])));
+        prop_assert_eq!(mesh_core::wire::split(&framed), Ok((mesh_core::SchemaId(7), &body[..])));
         // Every proper prefix is refused: a datum is self-delimiting.
         for cut in 0..body.len() {
-            let prefix = schema.encoder().decode(&body[..cut]);
+            let prefix = schema.codec().decode(&body[..cut]);
             prop_assert!(prefix.is_err(), "{:?} of {body:?} decoded: {prefix:?}", &body[..cut]);
         }
     }
@@ -212,7 +212,7 @@ proptest! {
             write_long(&mut body, block_size);
         }
         body.extend_from_slice(&tail);
-        let (ours, allocated) = allocated_by(|| schema.encoder().decode(&body));
+        let (ours, allocated) = allocated_by(|| schema.codec().decode(&body));
         prop_assert!(allocated <= allocation_budget(body.len()), "{body:?}: {allocated} bytes");
         if length.unsigned_abs() > 64 * 1024 {
             prop_assert!(ours.is_err(), "{body:?} decoded: {ours:?}");
@@ -231,7 +231,7 @@ fn a_length_prefix_of_2_pow_31_is_refused_without_allocating() {
             }
             write_long(&mut body, n);
             write_long(&mut body, 1 << 31);
-            let (ours, allocated) = allocated_by(|| schema.encoder().decode(&body));
+            let (ours, allocated) = allocated_by(|| schema.codec().decode(&body));
             assert!(ours.is_err(), "{text} {n}: {ours:?}");
             assert!(
                 allocated < 64 * 1024,
@@ -322,7 +322,7 @@ fn bug_big_decimals_do_not_round_trip() {
         encoded.is_ok(),
         "encode_into must accept what conform accepts: {encoded:?}"
     );
-    let ours = schema.encoder().decode(&body).expect("decodes");
+    let ours = schema.codec().decode(&body).expect("decodes");
     let apache = crate::support::apache_decode(&schema, &body).expect("apache-avro decodes");
     assert_eq!(ours, apache, "both decoders give the same value");
     assert!(schema.conform(ours).is_ok(), "a decoded value conforms");
@@ -341,7 +341,7 @@ fn bug_empty_decimals_decode_but_do_not_encode() {
     )
     .expect("parses");
     let decoded = schema
-        .encoder()
+        .codec()
         .decode(&[0])
         .expect("a zero-length decimal decodes");
     assert!(schema.conform(decoded.clone()).is_ok());

@@ -169,9 +169,7 @@ pub(crate) fn walk_all(shape: Shape, n: usize) -> Outcomes {
         let encode = schema
             .encode_into(&value, &mut body)
             .map_err(|e| e.to_string());
-        let encoded_decodes = encode
-            .is_ok()
-            .then(|| schema.encoder().decode(&body).is_ok());
+        let encoded_decodes = encode.is_ok().then(|| schema.codec().decode(&body).is_ok());
         Outcomes {
             conform: text(
                 schema
@@ -185,7 +183,7 @@ pub(crate) fn walk_all(shape: Shape, n: usize) -> Outcomes {
                 .encode_serde_into(&shape.json(n), &mut Vec::new())
                 .map_err(|e| e.to_string()),
             decode: schema
-                .encoder()
+                .codec()
                 .decode(&shape.body(n))
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
@@ -253,7 +251,7 @@ fn a_body_at_the_bound_is_refused_by_decode_and_resolve_alike() {
         let schema = Shape::List.schema();
         let decoded = on_worker_stack(move || {
             let body = Shape::List.body(nodes);
-            Shape::List.schema().encoder().decode(&body).map(|_| ())
+            Shape::List.schema().codec().decode(&body).map(|_| ())
         });
         let value = Shape::List.value(nodes);
         let within = depth(&value) < MAX_VALUE_DEPTH;

@@ -152,7 +152,7 @@ pub(crate) fn check_value(schema: &AvroSchema, value: &Value) -> Result<(), Test
     let encoded = no_panic(value, || schema.encode_into(value, &mut out))?;
     match (&encoded, &conformed) {
         (Ok(()), Ok(conformed)) => {
-            let decoded = schema.encoder().decode(&out[1..]);
+            let decoded = schema.codec().decode(&out[1..]);
             if let Ok(d) = &decoded
                 && !same(d, conformed)
                 && known::decodes_otherwise(conformed, d).is_some()
@@ -286,7 +286,7 @@ fn check_json(
         return Ok(None);
     }
     let body = &out[1..];
-    let decoded = schema.encoder().decode(body);
+    let decoded = schema.codec().decode(body);
     let decoded = decoded.map_err(|e| {
         TestCaseError::fail(format!(
             "{json} encodes to {body:?}, which does not decode: {e}"
@@ -395,7 +395,7 @@ fn bug_encode_into_ignores_logical_types() {
     );
     let mut body = Vec::new();
     let encoded = schema.encode_into(&micros, &mut body);
-    let read = schema.encoder().decode(&body);
+    let read = schema.codec().decode(&body);
     assert!(
         encoded.is_err(),
         "encode_into must refuse (or convert) it too; it wrote {body:?}, read back as {read:?}"
@@ -415,7 +415,7 @@ fn bug_encode_into_swaps_bytes_and_strings_unchecked() {
     assert!(schema.conform(value.clone()).is_err(), "conform refuses it");
     let mut body = Vec::new();
     let encoded = schema.encode_into(&value, &mut body);
-    let read = schema.encoder().decode(&body);
+    let read = schema.codec().decode(&body);
     assert!(
         encoded.is_err() || read.is_ok(),
         "encode_into wrote {body:?}, which does not decode: {read:?}"
@@ -474,5 +474,5 @@ fn bug_encode_into_picks_union_branches_without_backtracking() {
         .expect("conforms, to the int branch");
     let mut body = Vec::new();
     schema.encode_into(&value, &mut body).expect("encodes");
-    assert_eq!(schema.encoder().decode(&body).ok(), Some(conformed));
+    assert_eq!(schema.codec().decode(&body).ok(), Some(conformed));
 }

@@ -171,7 +171,7 @@ fn parse_or_refuse(text: &str, origin: &str) -> Result<Option<AvroSchema>, TestC
 /// What every accepted schema must survive: compiling, reading itself, being a table (or
 /// saying why not), and agreeing with apache-avro that it reads itself.
 fn accepted_schema_holds(schema: &AvroSchema) -> Result<(), TestCaseError> {
-    let encoder = schema.encoder();
+    let encoder = schema.codec();
     prop_assert!(!encoder.schema_name().is_empty());
     let self_check = mesh_core::compat::can_read(schema, schema);
     prop_assert!(
@@ -275,7 +275,7 @@ proptest! {
         let text = nested(&kinds, levels);
         let outcome = on_worker_stack(move || {
             AvroSchema::parse(&text, "nested").map(|schema| {
-                let encoder = schema.encoder().schema_name().to_owned();
+                let encoder = schema.codec().schema_name().to_owned();
                 let reads_itself = mesh_core::compat::can_read(&schema, &schema).is_ok();
                 let _ = table::columns(&schema);
                 (encoder, reads_itself)

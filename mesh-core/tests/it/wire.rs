@@ -1,6 +1,7 @@
 //! Guards `mesh_core::wire`, the Confluent framing every consumed message goes through first:
 //! any payload is split or refused without a panic, and whatever is framed splits back.
 
+use mesh_core::SchemaId;
 use mesh_core::WireError;
 use mesh_core::wire::{HEADER_LEN, MAGIC_BYTE, split, write_header};
 use proptest::prelude::*;
@@ -15,7 +16,7 @@ proptest! {
         match split(&payload) {
             Ok((id, body)) => {
                 prop_assert_eq!(payload[0], MAGIC_BYTE);
-                prop_assert_eq!(&payload[1..HEADER_LEN], &id.to_be_bytes()[..]);
+                prop_assert_eq!(&payload[1..HEADER_LEN], &id.get().to_be_bytes()[..]);
                 prop_assert_eq!(body, &payload[HEADER_LEN..]);
             }
             Err(WireError::Empty) => prop_assert!(payload.is_empty()),
@@ -39,11 +40,11 @@ proptest! {
     ) {
         // Written after whatever the buffer held: the header is appended, not placed.
         let mut buf = prefix.clone();
-        write_header(id, &mut buf);
+        write_header(SchemaId(id), &mut buf);
         buf.extend_from_slice(&body);
         prop_assert_eq!(&buf[..prefix.len()], &prefix[..]);
         let framed = &buf[prefix.len()..];
         prop_assert_eq!(framed.len(), HEADER_LEN + body.len());
-        prop_assert_eq!(split(framed), Ok((id, &body[..])));
+        prop_assert_eq!(split(framed), Ok((SchemaId(id), &body[..])));
     }
 }

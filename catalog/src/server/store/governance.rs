@@ -48,7 +48,7 @@ fn table_version_from_row(row: &AnyRow) -> Result<TableVersion> {
         version: get(row, "delta_version", READ)?,
         rows: u64::try_from(rows).unwrap_or(0),
         bytes: u64::try_from(bytes).unwrap_or(0),
-        schema_id: schema_id.map(|s| SchemaId::try_from(s).unwrap_or(SchemaId::MAX)),
+        schema_id: schema_id.map(|s| SchemaId::try_from(s).unwrap_or(SchemaId(u32::MAX))),
         offsets,
         committed_at_ms: get(row, "committed_at", READ)?,
     })

@@ -214,7 +214,7 @@ fn fingerprint(candidate: &Candidate) -> String {
 fn schema_id(id: i64) -> Result<SchemaId> {
     SchemaId::try_from(id)
         .ok()
-        .filter(|id| (1..=MAX_SCHEMA_ID).contains(id))
+        .filter(|id| (SchemaId(1)..=MAX_SCHEMA_ID).contains(id))
         .ok_or_else(|| crate::Error::Store {
             operation: READ,
             source: sqlx::Error::Decode(format!("schema id {id} is out of range").into()),
@@ -604,7 +604,7 @@ impl Store {
             }
             (Some(id), _) => id,
             (None, Some((wanted, _))) => {
-                if !(1..=MAX_SCHEMA_ID).contains(&wanted) {
+                if !(SchemaId(1)..=MAX_SCHEMA_ID).contains(&wanted) {
                     return Ok(RegisterOutcome::ImportRefused(format!(
                         "schema id {wanted} is out of range: ids are in [1, {MAX_SCHEMA_ID}]"
                     )));
