@@ -5,6 +5,7 @@ use std::sync::Arc;
 use catalog::CatalogClient;
 use mesh_core::{DomainName, Endpoints, ProductId, TopicName};
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::metrics::ConsumerMetrics;
 use crate::query::StaticData;
@@ -16,15 +17,7 @@ use crate::subscription::Subscribe;
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DomainConsumer {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    domain: DomainName,
-    endpoints: Endpoints,
-    catalog: CatalogClient,
-    metrics: ConsumerMetrics,
+    inner: Arc<Context>,
 }
 
 impl DomainConsumer {
@@ -33,7 +26,7 @@ impl DomainConsumer {
         let catalog = CatalogClient::for_endpoints(endpoints)?;
         catalog.health().await?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Context {
                 domain,
                 endpoints: endpoints.clone(),
                 catalog,
@@ -65,7 +58,7 @@ impl DomainConsumer {
     /// A subscription to `topics`, by default as the consumer group `<domain>`; see
     /// [`Subscribe`] for the options, [`Subscribe::run`] and [`Subscribe::start`] to begin.
     pub fn subscribe(&self, topics: Vec<TopicName>) -> Subscribe {
-        Subscribe::new(self.clone(), topics)
+        Subscribe::new(Arc::clone(&self.inner), topics)
     }
 
     /// A subscription to the streams of a data product, found through the catalog. A
@@ -83,36 +76,27 @@ impl DomainConsumer {
                 product: product.clone(),
             });
         }
-        Ok(Subscribe::new(self.clone(), topics))
+        Ok(Subscribe::new(Arc::clone(&self.inner), topics))
     }
 
     /// Fails unless this domain owns `product` or holds a grant on it.
     pub async fn check_grant(&self, product: &ProductId) -> Result<()> {
-        if product.domain() == self.inner.domain {
-            return Ok(());
-        }
-        match self
-            .inner
-            .catalog
-            .grant_of(product, &self.inner.domain)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Err(Error::NotGranted {
-                product: product.clone(),
-                domain: self.inner.domain.clone(),
-            }),
-            Err(e) => Err(e.into()),
-        }
+        self.inner.check_grant(product).await
     }
 
     /// A sink of `product`'s source stream into its table, exactly once; see [`Sink`].
     pub fn sink(&self, product: ProductId) -> Sink {
-        Sink::new(self.clone(), product)
+        Sink::new(Arc::clone(&self.inner), product)
     }
 
     /// A fresh SQL session over the products this consumer opens.
     pub fn static_data(&self) -> StaticData {
-        StaticData::new(self.clone())
+        StaticData::new(Arc::clone(&self.inner))
     }
+}
+
+/// The dead-letter topic of `consumer`'s domain, `<domain>.dlq`: messages its subscriptions
+/// and sinks could not handle, kept whole with where they came from and why.
+pub fn dead_letter_topic(consumer: &DomainConsumer) -> TopicName {
+    consumer.inner.dead_letter_topic()
 }

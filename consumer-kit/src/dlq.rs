@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use mesh_core::kafka::NewTopicSpec;
 use mesh_core::wire::headers;
-use mesh_core::{Pinned, StreamName, TopicName};
+use mesh_core::{Pinned, TopicName};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::consumer::DomainConsumer;
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 const PINNED: &[Pinned] = &[
@@ -51,19 +51,11 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// How long a dead-letter write may still wait for the broker once shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// The dead-letter topic of `consumer`'s domain.
-pub fn dead_letter_topic(consumer: &DomainConsumer) -> TopicName {
-    // "dlq" is a valid stream name: this cannot fail.
-    let stream =
-        StreamName::new("dlq").unwrap_or_else(|_| unreachable!("dlq is a valid stream name"));
-    TopicName::new(consumer.domain(), &stream)
-}
-
 impl DeadLetters {
     /// Connects a producer for the dead-letter topic.
-    pub(crate) async fn open(consumer: &DomainConsumer) -> Result<Self> {
-        let endpoints = consumer.endpoints();
-        let topic = dead_letter_topic(consumer);
+    pub(crate) async fn open(context: &Context) -> Result<Self> {
+        let endpoints = &context.endpoints;
+        let topic = context.dead_letter_topic();
         let config = mesh_core::kafka::client_config(
             &endpoints.kafka,
             &[

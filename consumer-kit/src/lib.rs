@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod consumer;
+mod context;
 pub mod decoder;
 pub mod detect;
 mod dlq;
@@ -66,10 +67,9 @@ pub mod query;
 pub mod sink;
 pub mod subscription;
 
-pub use consumer::DomainConsumer;
+pub use consumer::{DomainConsumer, dead_letter_topic};
 pub use decoder::{DecodeError, Decoder};
 pub use detect::{Cusum, Detector, RobustZ};
-pub use dlq::dead_letter_topic;
 pub use error::{Error, Result};
 pub use handler::{Event, EventMeta, FromAvro, Handler, HandlerError, Position, Serde};
 pub use history::{History, Keep};

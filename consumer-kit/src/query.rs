@@ -17,7 +17,7 @@ use mesh_core::lake::ProductTable;
 use serde::de::DeserializeOwned;
 use tracing::info;
 
-use crate::consumer::DomainConsumer;
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// The DataFusion catalog products are registered in.
@@ -38,7 +38,7 @@ pub enum At {
 
 /// A SQL session over data products. Cheap to share behind an `Arc`.
 pub struct StaticData {
-    consumer: DomainConsumer,
+    context: Arc<Context>,
     ctx: SessionContext,
     // A plain mutex: held to read or update the list, never across an await.
     opened: Mutex<HashMap<ProductId, (At, u64)>>,
@@ -47,15 +47,15 @@ pub struct StaticData {
 impl std::fmt::Debug for StaticData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaticData")
-            .field("domain", self.consumer.domain())
+            .field("domain", &self.context.domain)
             .finish_non_exhaustive()
     }
 }
 
 impl StaticData {
-    pub(crate) fn new(consumer: DomainConsumer) -> Self {
+    pub(crate) fn new(context: Arc<Context>) -> Self {
         Self {
-            consumer,
+            context,
             ctx: SessionContext::new(),
             opened: Mutex::default(),
         }
@@ -82,18 +82,18 @@ impl StaticData {
     }
 
     async fn load(&self, product: &ProductId, at: At) -> Result<ProductTable> {
-        let described = self.consumer.catalog().product(product).await?;
+        let described = self.context.catalog.product(product).await?;
         if described.table_location_hidden {
             return Err(Error::NotGranted {
                 product: product.clone(),
-                domain: self.consumer.domain().clone(),
+                domain: self.context.domain.clone(),
             });
         }
         let port = described.table_port.ok_or_else(|| Error::NoTable {
             product: product.clone(),
         })?;
         let mut table =
-            ProductTable::load(product.clone(), &port.uri, self.consumer.endpoints()).await?;
+            ProductTable::load(product.clone(), &port.uri, &self.context.endpoints).await?;
         match at {
             At::Latest => {}
             At::Version(v) => table.load_version(v).await?,
@@ -140,7 +140,7 @@ impl StaticData {
             .unwrap_or_default();
         let mut moved = Vec::new();
         for (product, current) in latest {
-            let registered = match self.consumer.catalog().latest_table_version(&product).await {
+            let registered = match self.context.catalog.latest_table_version(&product).await {
                 Ok(v) => u64::try_from(v.version).unwrap_or(0),
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),

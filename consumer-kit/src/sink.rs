@@ -28,7 +28,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::consumer::DomainConsumer;
+use crate::context::Context;
 use crate::decoder::Decoder;
 use crate::dlq::DeadLetters;
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ pub struct SinkSummary {
 #[derive(Debug)]
 #[must_use = "a sink runs only with run()"]
 pub struct Sink {
-    consumer: DomainConsumer,
+    context: Arc<Context>,
     product: ProductId,
     topic: Option<TopicName>,
     limits: Limits,
@@ -124,9 +124,9 @@ const PINNED: &[Pinned] = &[Pinned {
 }];
 
 impl Sink {
-    pub(crate) fn new(consumer: DomainConsumer, product: ProductId) -> Self {
+    pub(crate) fn new(context: Arc<Context>, product: ProductId) -> Self {
         Self {
-            consumer,
+            context,
             product,
             topic: None,
             limits: Limits {
@@ -173,9 +173,9 @@ impl Sink {
     /// background compaction finishes before it returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<SinkSummary> {
         let mut resumed = self.resume().await?;
-        let catalog = self.consumer.catalog().clone();
+        let catalog = self.context.catalog.clone();
         let decoder = Decoder::new(catalog.clone()).with_reader(resumed.schema.clone());
-        let dead_letters = DeadLetters::open(&self.consumer)
+        let dead_letters = DeadLetters::open(&self.context)
             .await?
             .with_shutdown(shutdown.clone());
         let registrar = Registrar::start(
@@ -245,8 +245,8 @@ impl Sink {
     /// Finds the product's table, its row schema and the offsets the table holds, and
     /// assigns the stream's partitions from them.
     async fn resume(&self) -> Result<Resumed> {
-        let catalog = self.consumer.catalog();
-        self.consumer.check_grant(&self.product).await?;
+        let catalog = &self.context.catalog;
+        self.context.check_grant(&self.product).await?;
         let product = catalog.product(&self.product).await?;
         let port = product.table_port.ok_or_else(|| Error::NoTable {
             product: self.product.clone(),
@@ -262,11 +262,11 @@ impl Sink {
         let registered = catalog.latest_version(&subject).await?;
         let schema = AvroSchema::parse_record(&registered.schema, subject.as_str())?;
         let table =
-            ProductTable::load(self.product.clone(), &port.uri, self.consumer.endpoints()).await?;
+            ProductTable::load(self.product.clone(), &port.uri, &self.context.endpoints).await?;
 
-        let group = format!("{}.sink.{}", self.consumer.domain(), self.product.product());
+        let group = format!("{}.sink.{}", self.context.domain, self.product.product());
         let kafka: StreamConsumer = mesh_core::kafka::client_config(
-            &self.consumer.endpoints().kafka,
+            &self.context.endpoints.kafka,
             &[
                 ("group.id", &group),
                 ("client.id", "mesh-sink"),
@@ -357,7 +357,7 @@ impl Sink {
 
     /// What this sink's commits record.
     fn commit(&self, resumed: &Resumed) -> Commit {
-        Commit::by_sink(self.consumer.domain(), &resumed.topic).with_schema_id(resumed.schema_id)
+        Commit::by_sink(&self.context.domain, &resumed.topic).with_schema_id(resumed.schema_id)
     }
 
     /// Commits `batch` with its offsets and moves the resumed state past it.

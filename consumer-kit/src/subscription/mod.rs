@@ -12,6 +12,7 @@
 //! partition workers ([`run`](self) in `run.rs`), the consumer's context with the offsets it
 //! commits (`offsets.rs`), and the hand-stepped [`Subscription`] (`manual.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mesh_core::wire::headers;
@@ -21,7 +22,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::DomainConsumer;
+use crate::context::Context;
 use crate::decoder::Decoder;
 use crate::error::{Error, Result};
 use crate::handler::{Event, EventMeta, Handler, Position};
@@ -57,7 +58,7 @@ pub enum StartFrom {
 #[derive(Debug)]
 #[must_use = "a subscription begins only with run() or start()"]
 pub struct Subscribe {
-    consumer: DomainConsumer,
+    context: Arc<Context>,
     topics: Vec<TopicName>,
     group: Option<String>,
     start_from: StartFrom,
@@ -78,9 +79,9 @@ pub struct RunSummary {
 }
 
 impl Subscribe {
-    pub(crate) fn new(consumer: DomainConsumer, topics: Vec<TopicName>) -> Self {
+    pub(crate) fn new(context: Arc<Context>, topics: Vec<TopicName>) -> Self {
         Self {
-            consumer,
+            context,
             topics,
             group: None,
             start_from: StartFrom::default(),
@@ -135,13 +136,13 @@ impl Subscribe {
     fn group(&self) -> String {
         self.group
             .clone()
-            .unwrap_or_else(|| self.consumer.domain().to_string())
+            .unwrap_or_else(|| self.context.domain.to_string())
     }
 
     fn config(&self) -> Result<ClientConfig> {
-        let endpoints = self.consumer.endpoints();
+        let endpoints = &self.context.endpoints;
         let group = self.group();
-        let client_id = format!("mesh-consumer-{}", self.consumer.domain());
+        let client_id = format!("mesh-consumer-{}", self.context.domain);
         let reset = match self.start_from {
             StartFrom::Earliest => "earliest",
             StartFrom::Latest => "latest",
@@ -166,7 +167,7 @@ impl Subscribe {
     }
 
     fn decoder(&self) -> Decoder {
-        let decoder = Decoder::new(self.consumer.catalog().clone());
+        let decoder = Decoder::new(self.context.catalog.clone());
         match &self.reader {
             Some(reader) => decoder.with_reader(reader.clone()),
             None => decoder,
@@ -192,7 +193,7 @@ impl Subscribe {
 
     /// Joins the group and subscribes, for stepping through events by hand.
     pub fn start(self) -> Result<Subscription> {
-        let kafka = self.consumer(MeshContext::new(self.consumer.metrics().clone()))?;
+        let kafka = self.consumer(MeshContext::new(self.context.metrics.clone()))?;
         Ok(Subscription::new(kafka, self.decoder(), self.group()))
     }
 

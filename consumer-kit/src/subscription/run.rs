@@ -33,13 +33,13 @@ pub(super) async fn run<H: Handler>(
     handler: H,
     shutdown: CancellationToken,
 ) -> Result<RunSummary> {
-    let metrics = subscribe.consumer.metrics().clone();
+    let metrics = subscribe.context.metrics.clone();
     let context = MeshContext::new(metrics.clone());
     let done = Arc::clone(&context.done);
     let rebalances = Arc::clone(&context.rebalances);
     let live = Arc::clone(&context.live);
     let kafka = subscribe.consumer(context)?;
-    let dead_letters = DeadLetters::open(&subscribe.consumer)
+    let dead_letters = DeadLetters::open(&subscribe.context)
         .await?
         .with_shutdown(shutdown.clone());
     let shared = Arc::new(Shared {

@@ -493,16 +493,36 @@ impl Codec {
                 Ok(())
             }
             (Node::Union(branches), v) => {
-                let Some((i, branch)) = branches
+                // The branch `conform` would choose: the only one that takes this kind of
+                // value, or the first of several the value fits (trying each in turn).
+                let mut candidates = branches
                     .iter()
+                    .copied()
                     .enumerate()
-                    .find(|(_, b)| self.accepts(**b, v))
-                else {
+                    .filter(|(_, b)| self.accepts(*b, v));
+                let Some((first, first_branch)) = candidates.next() else {
                     return Err(self.mismatch(node, v, path));
                 };
-                write_long(out, i as i64);
+                if let Some(second) = candidates.next() {
+                    let start = out.len();
+                    for (i, branch) in [(first, first_branch), second]
+                        .into_iter()
+                        .chain(candidates)
+                    {
+                        write_long(out, i as i64);
+                        path.0.push(Seg::Branch);
+                        let written = self.write_value(branch, v, path, out);
+                        path.0.pop();
+                        if written.is_ok() {
+                            return Ok(());
+                        }
+                        out.truncate(start);
+                    }
+                }
+                // One candidate, or none of several fits: the first one says why.
+                write_long(out, first as i64);
                 path.0.push(Seg::Branch);
-                self.write_value(*branch, v, path, out)?;
+                self.write_value(first_branch, v, path, out)?;
                 path.0.pop();
                 Ok(())
             }
@@ -511,32 +531,32 @@ impl Codec {
                 out.push(u8::from(*b));
                 Ok(())
             }
-            (Node::Int(_), V::Int(i) | V::Date(i) | V::TimeMillis(i)) => {
+            (Node::Int(_), V::Int(i))
+            | (Node::Int(Logical::Date), V::Date(i))
+            | (Node::Int(Logical::TimeMillis), V::TimeMillis(i)) => {
                 write_long(out, i64::from(*i));
                 Ok(())
             }
-            (Node::Int(_), V::Long(l)) => match i32::try_from(*l) {
+            (Node::Int(Logical::Plain), V::Long(l)) => match i32::try_from(*l) {
                 Ok(i) => {
                     write_long(out, i64::from(i));
                     Ok(())
                 }
                 Err(_) => Err(Violation::new(path, format!("{l} does not fit in an int"))),
             },
-            (
-                Node::Long(_),
-                V::Long(l)
-                | V::TimeMicros(l)
-                | V::TimestampMillis(l)
-                | V::TimestampMicros(l)
-                | V::TimestampNanos(l)
-                | V::LocalTimestampMillis(l)
-                | V::LocalTimestampMicros(l)
-                | V::LocalTimestampNanos(l),
-            ) => {
+            // A long of any logical type takes a plain long; a logical value only its own type.
+            (Node::Long(_), V::Long(l))
+            | (Node::Long(Logical::TimeMicros), V::TimeMicros(l))
+            | (Node::Long(Logical::TimestampMillis), V::TimestampMillis(l))
+            | (Node::Long(Logical::TimestampMicros), V::TimestampMicros(l))
+            | (Node::Long(Logical::TimestampNanos), V::TimestampNanos(l))
+            | (Node::Long(Logical::LocalTimestampMillis), V::LocalTimestampMillis(l))
+            | (Node::Long(Logical::LocalTimestampMicros), V::LocalTimestampMicros(l))
+            | (Node::Long(Logical::LocalTimestampNanos), V::LocalTimestampNanos(l)) => {
                 write_long(out, *l);
                 Ok(())
             }
-            (Node::Long(_), V::Int(i)) => {
+            (Node::Long(Logical::Plain | Logical::TimeMicros), V::Int(i)) => {
                 write_long(out, i64::from(*i));
                 Ok(())
             }
@@ -572,11 +592,11 @@ impl Codec {
                 out.extend_from_slice(&(*l as f64).to_le_bytes());
                 Ok(())
             }
-            (Node::Bytes, V::Bytes(b)) | (Node::String, V::Bytes(b)) => {
+            (Node::Bytes, V::Bytes(b)) => {
                 write_bytes(out, b);
                 Ok(())
             }
-            (Node::String | Node::Bytes, V::String(s)) => {
+            (Node::String, V::String(s)) => {
                 write_bytes(out, s.as_bytes());
                 Ok(())
             }
@@ -588,11 +608,23 @@ impl Codec {
                 }
                 Ok(())
             }
-            (Node::Uuid { .. }, V::String(s)) => {
+            (
+                Node::Uuid {
+                    fixed: false,
+                    bytes: false,
+                },
+                V::String(s),
+            ) => {
                 let u: uuid::Uuid = s
                     .parse()
                     .map_err(|_| Violation::new(path, format!("{s:?} is not a UUID")))?;
                 self.write_value(node, &V::Uuid(u), path, out)
+            }
+            (Node::Uuid { fixed, bytes }, V::Bytes(b) | V::Fixed(_, b)) if *fixed || *bytes => {
+                let raw = <[u8; 16]>::try_from(b.as_slice()).map_err(|_| {
+                    Violation::new(path, format!("a UUID has 16 bytes, found {}", b.len()))
+                })?;
+                self.write_value(node, &V::Uuid(uuid::Uuid::from_bytes(raw)), path, out)
             }
             (Node::Fixed { size, name }, V::Fixed(_, b) | V::Bytes(b)) => {
                 if b.len() != *size {
@@ -650,6 +682,14 @@ impl Codec {
                 Ok(())
             }
             (Node::Record(r), V::Record(fields)) => self.write_record(r, fields, path, out),
+            // A map with string keys stands for a record (a JSON object made a value is one).
+            (Node::Record(r), V::Map(entries)) => {
+                let fields: Vec<(String, Value)> = entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.write_record(r, &fields, path, out)
+            }
             (Node::Decimal { fixed, .. }, V::Decimal(d)) => {
                 let bytes = Vec::<u8>::try_from(d)
                     .map_err(|e| Violation::new(path, format!("cannot encode the decimal: {e}")))?;
@@ -661,10 +701,6 @@ impl Codec {
             (Node::Duration, V::Duration(d)) => {
                 let bytes: [u8; 12] = (*d).into();
                 out.extend_from_slice(&bytes);
-                Ok(())
-            }
-            (Node::Duration, V::Fixed(12, b)) => {
-                out.extend_from_slice(b);
                 Ok(())
             }
             (_, v) => Err(self.mismatch(node, v, path)),
@@ -748,7 +784,8 @@ impl Codec {
         Ok(())
     }
 
-    /// Whether a value of this kind can go to `node` (top level only), to pick union branches.
+    /// Whether a value of this kind can go to `node` (top level only), to pick union branches:
+    /// the same test as `conform`'s, so both choose the same branch.
     fn accepts(&self, node: NodeId, value: &Value) -> bool {
         use Value as V;
         match &self.nodes[node] {
@@ -772,18 +809,20 @@ impl Codec {
             }
             Node::Bytes => matches!(value, V::Bytes(_)),
             Node::String => matches!(value, V::String(_)),
-            Node::Uuid { .. } => matches!(value, V::Uuid(_)),
-            Node::Fixed { .. } => matches!(value, V::Fixed(..)),
+            Node::Uuid {
+                fixed: false,
+                bytes: false,
+            } => matches!(value, V::Uuid(_) | V::String(_)),
+            Node::Uuid { .. } => matches!(value, V::Uuid(_) | V::Bytes(_) | V::Fixed(..)),
+            Node::Fixed { .. } | Node::Duration => {
+                matches!(value, V::Fixed(..) | V::Bytes(_) | V::Duration(_))
+            }
             Node::Enum { .. } => matches!(value, V::Enum(..) | V::String(_)),
             Node::Array(_) => matches!(value, V::Array(_)),
             Node::Map(_) => matches!(value, V::Map(_)),
-            Node::Record(r) => match value {
-                V::Record(fields) => fields.iter().all(|(n, _)| r.index.contains_key(n.as_str())),
-                _ => false,
-            },
+            Node::Record(_) => matches!(value, V::Record(_) | V::Map(_)),
             Node::Union(_) => false,
-            Node::Decimal { .. } => matches!(value, V::Decimal(_)),
-            Node::Duration => matches!(value, V::Duration(_)),
+            Node::Decimal { .. } => matches!(value, V::Decimal(_) | V::Bytes(_) | V::Fixed(..)),
         }
     }
 }

@@ -275,6 +275,36 @@ fn within_depth(path: &Path) -> R {
 /// Enters a child value at `node` (its path step pushed already): a union's branch is a
 /// level of its own, as the decoder counts levels, so what is written can be read. Returns
 /// whether a branch step was pushed, for [`leave`].
+/// Bytes for a node that holds more than any bytes: a string (UTF-8 text, or no decoder reads
+/// it), a duration (12 bytes) or a UUID (16). Apart from the serializer's hot path.
+#[cold]
+#[inline(never)]
+fn checked_bytes(ser: Ser<'_>, node: NodeId, v: &[u8]) -> R {
+    match &ser.enc.nodes[node] {
+        Node::String => match std::str::from_utf8(v) {
+            Ok(_) => write_bytes(ser.out, v),
+            Err(_) => return Err(ser.fail("bytes that are not UTF-8 for a string".into())),
+        },
+        Node::Duration if v.len() != 12 => {
+            return Err(ser.fail(format!("a duration has 12 bytes, found {}", v.len())));
+        }
+        Node::Duration => ser.out.extend_from_slice(v),
+        Node::Uuid { fixed, bytes } => {
+            let Ok(raw) = <[u8; 16]>::try_from(v) else {
+                return Err(ser.fail(format!("a UUID has 16 bytes, found {}", v.len())));
+            };
+            let uuid = uuid::Uuid::from_bytes(raw);
+            match (fixed, bytes) {
+                (true, _) => ser.out.extend_from_slice(uuid.as_bytes()),
+                (false, true) => write_bytes(ser.out, uuid.as_bytes()),
+                _ => write_bytes(ser.out, uuid.hyphenated().to_string().as_bytes()),
+            }
+        }
+        _ => return Err(ser.mismatch(node, Kind::Bytes(v.len()))),
+    }
+    Ok(())
+}
+
 fn enter(enc: &Codec, node: NodeId, path: &mut Path) -> R<bool> {
     let branch = matches!(enc.nodes[node], Node::Union(_));
     within_depth(path)?;
@@ -396,15 +426,16 @@ impl<'a> ser::Serializer for Ser<'a> {
         let kind = Kind::Bytes(v.len());
         let node = self.land(kind)?;
         match &self.enc.nodes[node] {
-            Node::Bytes | Node::String => write_bytes(self.out, v),
+            Node::Bytes => write_bytes(self.out, v),
             Node::Fixed { size, name } => {
                 if v.len() != *size {
                     return Err(self.fail(format!("{name} has {size} bytes, found {}", v.len())));
                 }
                 self.out.extend_from_slice(v);
             }
-            Node::Uuid { fixed: true, .. } | Node::Duration => self.out.extend_from_slice(v),
-            Node::Uuid { .. } => write_bytes(self.out, v),
+            Node::String | Node::Duration | Node::Uuid { .. } => {
+                return checked_bytes(self, node, v);
+            }
             Node::Decimal { fixed, .. } => {
                 let fixed = *fixed;
                 return write_decimal(self, fixed, v);
