@@ -535,6 +535,9 @@ const LAKE_RETRY_FOR: Duration = Duration::from_secs(60);
 /// How long a stopping sink waits for the catalog to take its last version.
 const LAST_REGISTRATION: Duration = Duration::from_secs(15);
 
+/// How long a stopping sink waits to read the stream's heads a last time.
+const FINAL_HEADS: Duration = Duration::from_secs(5);
+
 /// How often the stream's heads are reported.
 const HEADS_EVERY: Duration = Duration::from_secs(5);
 
@@ -602,13 +605,14 @@ impl Registrar {
                     backoff = Duration::from_millis(500);
                 }
             }
-            // Stopping: the heads as they are now, and one last try for the newest version.
-            if let Some(heads) = read_heads().await {
-                let _ = catalog.report_heads(&topic, &heads).await;
-            }
+            // Stopping: one last try for the newest version, then the heads as they are now
+            // (within a bound: a struggling broker must not cost the version its turn).
             let last = version_rx.borrow().clone();
             if version_due && let Some(record) = last {
                 let _ = catalog.register_table_version(&product, &record).await;
+            }
+            if let Ok(Some(heads)) = tokio::time::timeout(FINAL_HEADS, read_heads()).await {
+                let _ = catalog.report_heads(&topic, &heads).await;
             }
         });
         Self { versions, task }

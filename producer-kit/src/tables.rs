@@ -28,6 +28,7 @@ pub use mesh_core::lake::{META_PRODUCER_DOMAIN, META_SCHEMA_ID};
 type Slot = Arc<tokio::sync::Mutex<Option<Loaded>>>;
 
 /// A loaded table and the newest of its versions the catalog is known to have.
+#[derive(Clone)]
 struct Loaded {
     table: ProductTable,
     registered: Option<i64>,
@@ -223,6 +224,9 @@ impl ProductTables {
         let mut loaded = self
             .current(spec, &mut guard, spec.mode != WriteMode::Append)
             .await?;
+        // A copy stays in the slot across every await: a caller that drops this future
+        // leaves the table loaded as it was, not an empty slot.
+        *guard = Some(loaded.clone());
         match self.register(&loaded).await {
             Ok((_, known)) => loaded.registered = known,
             Err(e) => {
@@ -302,6 +306,7 @@ impl ProductTables {
         let slot = self.slot(spec.name.as_str());
         let mut guard = slot.lock().await;
         let mut loaded = self.current(spec, &mut guard, true).await?;
+        *guard = Some(loaded.clone());
         let commit = self.commit(spec);
         let outcome = async {
             let metrics = loaded.table.compact(None, None, &commit).await?;

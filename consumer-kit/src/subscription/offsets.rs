@@ -132,11 +132,12 @@ impl ConsumerContext for MeshContext {
                     .collect(),
                 Err(_) => Vec::new(),
             };
-            if !offsets.is_empty()
-                && let Ok(list) = offset_list(&offsets)
-                && let Err(e) = consumer.commit(&list, CommitMode::Sync)
-            {
-                warn!(error = %e, "commit before revocation failed; events may be handled again");
+            if !offsets.is_empty() {
+                let committed =
+                    offset_list(&offsets).and_then(|list| consumer.commit(&list, CommitMode::Sync));
+                if let Err(e) = committed {
+                    warn!(error = %e, "commit before revocation failed; events may be handled again");
+                }
             }
             if let Ok(mut r) = self.rebalances.lock() {
                 r.push((Vec::new(), revoked));

@@ -377,9 +377,15 @@ pub(crate) enum Seg {
     Branch,
 }
 
-/// The path from the root to where the encoder is; formatted only on error.
+/// The path from the root to where the encoder is (formatted only on error), and how many
+/// union branches this value has tried so far (see [`MAX_BRANCH_TRIALS`]).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Path(pub(crate) Vec<Seg>);
+pub(crate) struct Path(pub(crate) Vec<Seg>, pub(crate) usize);
+
+/// The most union branches one value may try before it is refused: unions of records inside
+/// recursive types would otherwise let a hostile value take exponential time, as `conform`'s
+/// step budget prevents on its side.
+const MAX_BRANCH_TRIALS: usize = 100_000;
 
 impl Path {
     pub(crate) fn render(&self) -> String {
@@ -504,19 +510,30 @@ impl Codec {
                     return Err(self.mismatch(node, v, path));
                 };
                 if let Some(second) = candidates.next() {
-                    let start = out.len();
+                    // A failed try may leave output and path steps behind: both are put back
+                    // as they were before the next try.
+                    let (start, depth) = (out.len(), path.0.len());
                     for (i, branch) in [(first, first_branch), second]
                         .into_iter()
                         .chain(candidates)
                     {
+                        path.1 += 1;
+                        if path.1 > MAX_BRANCH_TRIALS {
+                            return Err(Violation::new(
+                                path,
+                                format!(
+                                    "the value is too intricate to encode (more than {MAX_BRANCH_TRIALS} union branches tried)"
+                                ),
+                            ));
+                        }
                         write_long(out, i as i64);
                         path.0.push(Seg::Branch);
-                        let written = self.write_value(branch, v, path, out);
-                        path.0.pop();
-                        if written.is_ok() {
+                        if self.write_value(branch, v, path, out).is_ok() {
+                            path.0.pop();
                             return Ok(());
                         }
                         out.truncate(start);
+                        path.0.truncate(depth);
                     }
                 }
                 // One candidate, or none of several fits: the first one says why.

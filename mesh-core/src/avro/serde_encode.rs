@@ -272,9 +272,6 @@ fn within_depth(path: &Path) -> R {
     Ok(())
 }
 
-/// Enters a child value at `node` (its path step pushed already): a union's branch is a
-/// level of its own, as the decoder counts levels, so what is written can be read. Returns
-/// whether a branch step was pushed, for [`leave`].
 /// Bytes for a node that holds more than any bytes: a string (UTF-8 text, or no decoder reads
 /// it), a duration (12 bytes) or a UUID (16). Apart from the serializer's hot path.
 #[cold]
@@ -305,6 +302,9 @@ fn checked_bytes(ser: Ser<'_>, node: NodeId, v: &[u8]) -> R {
     Ok(())
 }
 
+/// Enters a child value at `node` (its path step pushed already): a union's branch is a
+/// level of its own, as the decoder counts levels, so what is written can be read. Returns
+/// whether a branch step was pushed, for [`leave`].
 fn enter(enc: &Codec, node: NodeId, path: &mut Path) -> R<bool> {
     let branch = matches!(enc.nodes[node], Node::Union(_));
     within_depth(path)?;

@@ -129,6 +129,22 @@ pub struct Compactor {
     tasks: TaskTracker,
 }
 
+/// Marks a table's run finished when dropped: at the end of the run, or while a panic
+/// unwinds it.
+struct Finished {
+    tables: Arc<Mutex<HashMap<String, Runs>>>,
+    uri: String,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(runs) = tables.get_mut(&self.uri) {
+            runs.running = false;
+        }
+    }
+}
+
 /// Where a table is in its compactions.
 #[derive(Debug, Default)]
 struct Runs {
@@ -173,6 +189,12 @@ impl Compactor {
         let tables = Arc::clone(&self.tables);
         let tasks = self.policy.max_concurrent_tasks;
         self.tasks.spawn(async move {
+            // Cleared however the run ends (deltalake may panic on some I/O failures): a run
+            // that did not finish must not stop every later one.
+            let _finished = Finished {
+                tables,
+                uri: table.uri().to_owned(),
+            };
             let outcome = async {
                 let target = tiered_target(table.delta_table(), run, commits)
                     .map_err(|e| table.error(e))?;
@@ -187,10 +209,6 @@ impl Compactor {
                 Err(e) => {
                     warn!(product = %table.product(), error = %e, "background compaction failed; the next one will try again");
                 }
-            }
-            let mut tables = tables.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(runs) = tables.get_mut(table.uri()) {
-                runs.running = false;
             }
         });
         true

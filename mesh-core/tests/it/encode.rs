@@ -472,3 +472,27 @@ fn encode_into_picks_union_branches_as_conform_does() {
     schema.encode_into(&value, &mut body).expect("encodes");
     assert_eq!(schema.codec().decode(&body).ok(), Some(conformed));
 }
+
+/// Found in review: a union branch tried and failed left its path steps behind, and the path
+/// is also the depth check, so an array of a few hundred items whose value fits the second
+/// of two record branches was refused as nesting "deeper than 128 levels".
+#[test]
+fn failed_union_tries_leave_no_path_behind() {
+    let schema = record_of(
+        r#"{"name":"events","type":{"type":"array","items":[
+            {"type":"record","name":"Click","fields":[{"name":"id","type":"long"},{"name":"url","type":"string"}]},
+            {"type":"record","name":"View","fields":[{"name":"id","type":"long"}]}]}}"#,
+    );
+    let views: Vec<Value> = (0..300)
+        .map(|i| Value::Record(vec![("id".into(), Value::Long(i))]))
+        .collect();
+    let value = Value::Record(vec![("events".into(), Value::Array(views))]);
+    let conformed = schema
+        .conform(value.clone())
+        .expect("conform places each in View");
+    let mut body = Vec::new();
+    schema
+        .encode_into(&value, &mut body)
+        .expect("encode_into takes what conform takes");
+    assert_eq!(schema.codec().decode(&body).ok(), Some(conformed));
+}
