@@ -135,6 +135,18 @@ impl DeadLetters {
             })
     }
 
+    /// [`DeadLetters::ensure_topic`]; a failure once shutdown began (a broker still away) is
+    /// [`Error::Interrupted`]: the event is not marked handled and is read again after a
+    /// restart, rather than failing the consumer on its way out.
+    async fn ensure_topic_or_stop(&self) -> Result<()> {
+        match self.ensure_topic().await {
+            Err(_) if self.shutdown.as_ref().is_some_and(|s| s.is_cancelled()) => {
+                Err(Error::Interrupted)
+            }
+            other => other,
+        }
+    }
+
     /// Keeps `message` in the dead-letter topic; resolves when the broker has it.
     pub(crate) async fn send(
         &self,
@@ -142,7 +154,7 @@ impl DeadLetters {
         reason: &str,
         cause: &str,
     ) -> Result<()> {
-        self.ensure_topic().await?;
+        self.ensure_topic_or_stop().await?;
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let mut headers = OwnedHeaders::new_with_capacity(8)
@@ -214,7 +226,7 @@ impl DeadLetters {
                     self.renew();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
-                    self.ensure_topic().await?;
+                    self.ensure_topic_or_stop().await?;
                 }
                 Err((source, _)) => {
                     return Err(Error::Kafka {
