@@ -414,6 +414,8 @@ async fn the_sink_resumes_exactly_once_across_a_broker_restart() -> TestResult {
         .spawn()?,
     ));
     const EVENTS: i64 = 6_000;
+    let catalog = datamesh::catalog::CatalogClient::new(&endpoints.catalog_url)?;
+    let id: datamesh::mesh_core::ProductId = product.parse()?;
     for chunk in (0..EVENTS / 2).collect::<Vec<_>>().chunks(500) {
         publisher
             .send_batch(&chunk.iter().map(|i| played(*i)).collect::<Vec<_>>())
@@ -427,25 +429,7 @@ async fn the_sink_resumes_exactly_once_across_a_broker_restart() -> TestResult {
             .send_batch(&chunk.iter().map(|i| played(*i)).collect::<Vec<_>>())
             .await?;
     }
-    let catalog = datamesh::catalog::CatalogClient::new(&endpoints.catalog_url)?;
-    let id: datamesh::mesh_core::ProductId = product.parse()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert_alive(sink.child(), "mesh sink")?;
-        if catalog
-            .latest_table_version(&id)
-            .await
-            .map(|v| v.rows)
-            .unwrap_or(0)
-            >= EVENTS as u64
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("the sink did not catch up".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_rows(&catalog, &id, EVENTS as u64, sink.child()).await?;
     stop(sink.take(), Duration::from_secs(30), "mesh sink")?;
     let version = catalog.latest_table_version(&id).await?;
     assert_eq!(version.rows, EVENTS as u64, "no row lost or written twice");
@@ -455,6 +439,32 @@ async fn the_sink_resumes_exactly_once_across_a_broker_restart() -> TestResult {
     );
     mesh.shutdown().await?;
     Ok(())
+}
+
+/// Waits (up to two minutes) until the product's newest registered version holds `rows`
+/// rows, the sink staying alive meanwhile.
+async fn wait_for_rows(
+    catalog: &datamesh::catalog::CatalogClient,
+    id: &datamesh::mesh_core::ProductId,
+    rows: u64,
+    sink: &mut std::process::Child,
+) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert_alive(sink, "mesh sink")?;
+        let seen = catalog
+            .latest_table_version(id)
+            .await
+            .map(|v| v.rows)
+            .unwrap_or(0);
+        if seen >= rows {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the sink did not catch up: {seen} of {rows} rows").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn outage_contract(

@@ -186,7 +186,7 @@ impl Sink {
             catalog,
             self.product.clone(),
             resumed.topic.clone(),
-            Arc::clone(&resumed.kafka),
+            self.client("mesh-sink-heads")?,
             resumed.partitions.clone(),
         );
         let compactor = Compactor::new(self.compaction);
@@ -268,23 +268,7 @@ impl Sink {
         let table =
             ProductTable::load(self.product.clone(), &port.uri, &self.context.endpoints).await?;
 
-        let group = format!("{}.sink.{}", self.context.domain, self.product.product());
-        let kafka: StreamConsumer = mesh_core::kafka::client_config(
-            &self.context.endpoints.kafka,
-            &[
-                ("group.id", &group),
-                ("client.id", "mesh-sink"),
-                ("enable.partition.eof", "false"),
-                ("auto.offset.reset", "earliest"),
-            ],
-            PINNED,
-        )?
-        .create()
-        .map_err(|source| Error::Kafka {
-            operation: "create the sink consumer",
-            source,
-        })?;
-        let kafka = Arc::new(kafka);
+        let kafka = Arc::new(self.client::<StreamConsumer>("mesh-sink")?);
         let partitions = partitions_of(&kafka, &topic).await?;
         let mut positions = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
@@ -316,6 +300,27 @@ impl Sink {
             kafka,
             partitions,
             positions,
+        })
+    }
+
+    /// A Kafka client of this sink's: assigned partitions only (the group id names the sink
+    /// in the broker's client lists; it never joins the group).
+    fn client<C: rdkafka::config::FromClientConfig>(&self, client_id: &str) -> Result<C> {
+        let group = format!("{}.sink.{}", self.context.domain, self.product.product());
+        mesh_core::kafka::client_config(
+            &self.context.endpoints.kafka,
+            &[
+                ("group.id", &group),
+                ("client.id", client_id),
+                ("enable.partition.eof", "false"),
+                ("auto.offset.reset", "earliest"),
+            ],
+            PINNED,
+        )?
+        .create()
+        .map_err(|source| Error::Kafka {
+            operation: "create the sink's Kafka client",
+            source,
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use catalog::{CatalogClient, StreamHead, TableVersion};
 use mesh_core::{ProductId, TopicName};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::warn;
 
 /// Tells the catalog about the sink's versions and, every [`HEADS_EVERY`], the stream's
@@ -28,13 +28,19 @@ const FINAL_HEADS: Duration = Duration::from_secs(5);
 const HEADS_EVERY: Duration = Duration::from_secs(5);
 
 impl Registrar {
+    /// Starts the registrar. `kafka` reads the stream's heads: a client of its own, not the
+    /// sink's consumer, because a watermark query waits behind the consumer's fetch on the
+    /// same connection; a broker slow to answer fetches (tansu after a restart holds them for
+    /// seconds) then times the query out, librdkafka drops the connection with the fetch in
+    /// it, and the sink never reads on.
     pub(super) fn start(
         catalog: CatalogClient,
         product: ProductId,
         topic: TopicName,
-        kafka: Arc<StreamConsumer>,
+        kafka: BaseConsumer,
         partitions: Vec<i32>,
     ) -> Self {
+        let kafka = Arc::new(kafka);
         let (versions, mut version_rx) = tokio::sync::watch::channel(None::<TableVersion>);
         let task = tokio::spawn(async move {
             let read_heads = || {
@@ -123,7 +129,7 @@ impl Registrar {
 }
 
 /// The stream's heads, for the catalog to compute the table's lag; a blocking call.
-fn heads(kafka: &StreamConsumer, topic: &TopicName, partitions: &[i32]) -> Vec<StreamHead> {
+fn heads(kafka: &BaseConsumer, topic: &TopicName, partitions: &[i32]) -> Vec<StreamHead> {
     partitions
         .iter()
         .filter_map(|p| {
