@@ -399,3 +399,59 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
     one_line_with_hint(&invalid);
     Ok(())
 }
+
+/// SIGTERM while `mesh sink` or `mesh tail` is still connecting (here to a catalog that
+/// takes connections and never answers) stops it cleanly, exit 0 within a second: the
+/// handlers are in place before the first request.
+#[test]
+fn a_signal_while_connecting_stops_sink_and_tail_cleanly() -> TestResult {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let catalog = format!("http://{}", silent.local_addr()?);
+    for args in [
+        &["sink", "silent.history"][..],
+        &["tail", "silent.played"][..],
+    ] {
+        let mut child = Command::new(MESH)
+            .args(args)
+            .env("MESH_CONFIG", "/dev/null")
+            .env("MESH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+            .env("MESH_CATALOG_URL", &catalog)
+            .env("MESH_LAKE_URL", "file:///nonexistent")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait()?.is_none(),
+            "mesh {args:?} still connecting"
+        );
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()?;
+        let stopped = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if stopped.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                return Err(format!("mesh {args:?} ignored SIGTERM while connecting").into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .ok_or("no stderr")?
+            .read_to_string(&mut stderr)?;
+        assert!(status.success(), "mesh {args:?}: {status:?} {stderr}");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "mesh {args:?} took {:?} to stop",
+            stopped.elapsed()
+        );
+    }
+    Ok(())
+}

@@ -12,7 +12,7 @@ use datamesh::mesh_core::apache_avro::types::Value;
 use datamesh::mesh_core::{DomainName, ProductId, TopicName};
 
 use crate::Context;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 
 /// `mesh tail`.
 #[derive(Debug, clap::Args)]
@@ -89,36 +89,60 @@ impl Handler for Print {
     }
 }
 
-/// Cancelled on Ctrl-C or SIGTERM.
+/// Cancelled on Ctrl-C or SIGTERM. The handlers are in place when this returns, so a
+/// signal that arrives while a command is still connecting stops it cleanly instead of
+/// killing the process.
 pub(crate) fn interrupted() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
                 }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+                None => std::future::pending().await,
             }
         }
-        #[cfg(not(unix))]
+        let terminate = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = received(terminate) => {}
+                () = received(interrupt) => {}
+            }
+            cancel.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         cancel.cancel();
     });
     token
 }
 
+/// Connects a consumer unless `stop` comes first (`None` then).
+async fn connect_unless_stopped(
+    domain: DomainName,
+    ctx: &Context,
+    stop: &CancellationToken,
+) -> Result<Option<DomainConsumer>, Failure> {
+    let endpoints = ctx.endpoints()?;
+    tokio::select! {
+        () = stop.cancelled() => Ok(None),
+        consumer = DomainConsumer::connect(domain, &endpoints) => Ok(Some(consumer?)),
+    }
+}
+
 /// `mesh tail`: events as JSON lines (the output is JSON with or without `--json`).
 pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
-    let consumer = DomainConsumer::connect(args.domain, &ctx.endpoints()?).await?;
+    let stop = interrupted();
+    let Some(consumer) = connect_unless_stopped(args.domain, ctx, &stop).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let group = args
         .group
         .unwrap_or_else(|| format!("mesh-tail-{}", uuid::Uuid::new_v4().simple()));
@@ -127,7 +151,6 @@ pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
     } else {
         StartFrom::Earliest
     };
-    let stop = interrupted();
     consumer
         .subscribe(vec![args.topic])
         .with_group(group)
@@ -148,11 +171,14 @@ pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
 /// `mesh sink`: runs the stream-to-table sink until interrupted.
 pub(crate) async fn sink(ctx: &Context, args: SinkArgs) -> Outcome {
     let product = args.product;
-    let consumer = DomainConsumer::connect(product.domain(), &ctx.endpoints()?).await?;
+    let stop = interrupted();
+    let Some(consumer) = connect_unless_stopped(product.domain(), ctx, &stop).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let summary = consumer
         .sink(product.clone())
         .with_batch(args.rows, 64 << 20, Duration::from_millis(args.wait_ms))
-        .run(interrupted())
+        .run(stop)
         .await?;
     if ctx.json {
         println!(
