@@ -43,6 +43,27 @@ fn mesh_command(endpoints: &Endpoints, args: &[&str]) -> Command {
     command
 }
 
+/// Reads the child's stderr (to its end, echoing it) and signals once a line contains `line`.
+fn said(child: &mut Child, line: &'static str) -> std::sync::mpsc::Receiver<()> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for text in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if text.contains(line) {
+                    let _ = tx.send(());
+                } else {
+                    eprintln!("{text}");
+                }
+            }
+        });
+    }
+    rx
+}
+
 /// Stops a child gracefully (SIGTERM) and waits for it.
 fn terminate(mut child: Child) -> std::io::Result<std::process::ExitStatus> {
     Command::new("kill")
@@ -107,12 +128,17 @@ async fn a_sink_killed_twenty_times_ends_with_exactly_the_produced_rows() -> Tes
     // A last run, stopped gracefully once the table holds every event.
     let id: ProductId = product.parse()?;
     let catalog = CatalogClient::new(&endpoints.catalog_url)?;
-    let child = mesh_command(
+    let mut child = mesh_command(
         &endpoints,
         &["sink", &product, "--rows", "500", "--wait-ms", "100"],
     )
+    .env("RUST_LOG", "error,consumer_kit::sink=info")
     .stdout(Stdio::null())
+    .stderr(Stdio::piped())
     .spawn()?;
+    // SIGTERM only once the sink is up: the killed runs may already have committed every
+    // event, and a signal before the process reaches its handlers kills any program.
+    let up = said(&mut child, "sink resuming from the table's offsets");
     let deadline = Instant::now() + Duration::from_secs(60);
     while catalog
         .latest_table_version(&id)
@@ -126,6 +152,8 @@ async fn a_sink_killed_twenty_times_ends_with_exactly_the_produced_rows() -> Tes
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    up.recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "the last sink never started")?;
     assert!(
         terminate(child)?.success(),
         "the sink stops cleanly on SIGTERM"
