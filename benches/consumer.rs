@@ -246,10 +246,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     shutdown.cancel();
     let summary = sink.await??;
-    let window = (summary.commit_millis.len() / 6).max(1);
-    let mut first: Vec<f64> = summary.commit_millis.iter().take(window).copied().collect();
+    let window = (summary.first_commit_millis.len() / 6).max(1);
+    let mut first: Vec<f64> = summary
+        .first_commit_millis
+        .iter()
+        .take(window)
+        .copied()
+        .collect();
     let mut last: Vec<f64> = summary
-        .commit_millis
+        .last_commit_millis
         .iter()
         .rev()
         .take(window)

@@ -9,8 +9,6 @@
 //! scripts/run                       # or: cargo run --example first_slice
 //! ```
 
-use std::path::Path;
-
 use datamesh::LocalMesh;
 use datamesh::mesh_core::MeshConfig;
 use datamesh::slice::Slice;
@@ -36,8 +34,7 @@ async fn main() -> anyhow::Result<()> {
         embedded(mesh.catalog_is_embedded()),
         endpoints.lake_url
     );
-    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contracts");
-    let outcome = Slice::new(endpoints.clone(), contracts)
+    let outcome = Slice::new(endpoints.clone())
         .run(|hop| println!("{hop}"))
         .await;
     mesh.shutdown().await?;

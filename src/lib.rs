@@ -24,7 +24,7 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let mesh = LocalMesh::start(&MeshConfig::load()?).await?;
-//! let report = Slice::new(mesh.endpoints().clone(), "schemas").run(|hop| println!("{hop}")).await?;
+//! let report = Slice::new(mesh.endpoints().clone()).run(|hop| println!("{hop}")).await?;
 //! assert_eq!(report.received.schema_id, report.played_schema_id);
 //! mesh.shutdown().await?;
 //! # Ok(()) }

@@ -242,10 +242,11 @@ impl EmbeddedBroker {
                     partitions,
                     reply,
                 })
-                .map_err(|_| "the in-process broker has stopped".to_owned())?;
+                .map_err(|_| "the in-process broker has stopped")?;
             answer
                 .recv()
-                .map_err(|_| "the in-process broker has stopped".to_owned())?
+                .map_err(|_| "the in-process broker has stopped")??;
+            Ok(())
         })
     }
 

@@ -14,7 +14,6 @@
 //! [`Slice::run`] reports each hop as a line of text and returns what it saw, so the
 //! example prints it and the tests check it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,11 +54,34 @@ pub struct SliceReport {
     pub rows: Vec<RecordBatch>,
 }
 
+/// The slice's contracts, `examples/contracts/*.toml`, built into the program.
+const CONTRACTS: &[(&str, &str)] = &[
+    (
+        "interactions.toml",
+        include_str!("../examples/contracts/interactions.toml"),
+    ),
+    (
+        "songs.toml",
+        include_str!("../examples/contracts/songs.toml"),
+    ),
+];
+
+/// The schema files they name, under the paths they name them by.
+const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "../../schemas/interactions/Played.avsc",
+        include_str!("../schemas/interactions/Played.avsc"),
+    ),
+    (
+        "../../schemas/songs/Song.avsc",
+        include_str!("../schemas/songs/Song.avsc"),
+    ),
+];
+
 /// The slice, ready to run against a mesh's endpoints.
 #[derive(Debug, Clone)]
 pub struct Slice {
     endpoints: Endpoints,
-    contracts: PathBuf,
     suffix: String,
 }
 
@@ -68,18 +90,26 @@ fn name(base: &str, suffix: &str) -> Result<DomainName> {
 }
 
 impl Slice {
-    /// A slice against `endpoints`, loading the domains' contracts from the directory
-    /// `contracts` (the repository's `examples/contracts`).
-    pub fn new(endpoints: Endpoints, contracts: impl Into<PathBuf>) -> Self {
+    /// A slice against `endpoints`, with the domains' contracts of `examples/contracts`
+    /// (built in).
+    pub fn new(endpoints: Endpoints) -> Self {
         Self {
             endpoints,
-            contracts: contracts.into(),
             suffix: String::new(),
         }
     }
 
     fn contract(&self, file: &str) -> Result<Contract> {
-        let mut contract = Contract::load(self.contracts.join(file))?;
+        let text = CONTRACTS
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, text)| *text)
+            .unwrap_or_default();
+        let mut contract = Contract::embedded(
+            text,
+            SCHEMAS,
+            &format!("examples/contracts/{file} (built in)"),
+        )?;
         contract.domain = name(contract.domain.as_str(), &self.suffix)?;
         Ok(contract)
     }

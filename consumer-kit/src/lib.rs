@@ -75,6 +75,6 @@ pub use handler::{Event, EventMeta, FromAvro, Handler, HandlerError, Position, S
 pub use history::{History, Keep};
 pub use metrics::ConsumerMetrics;
 pub use query::{At, StaticData};
-pub use sink::{Sink, SinkSummary};
+pub use sink::{KEPT_COMMIT_TIMES, Sink, SinkSummary};
 pub use subscription::{RunSummary, StartFrom, Subscribe, Subscription};
 pub use tokio_util::sync::CancellationToken;

@@ -424,8 +424,11 @@ impl KafkaEndpoint {
     }
 }
 
+/// Why a [`TopicCreator`] could not create a topic: whatever error its broker gives.
+pub type CreateTopicError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The function behind a [`TopicCreator`].
-type CreateTopicFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + Sync;
+type CreateTopicFn = dyn Fn(&str, i32) -> std::result::Result<(), CreateTopicError> + Send + Sync;
 
 /// Creates a topic with a number of partitions on a broker without an admin API.
 #[derive(Clone)]
@@ -434,13 +437,17 @@ pub struct TopicCreator(std::sync::Arc<CreateTopicFn>);
 impl TopicCreator {
     /// Wraps a function creating `topic` with `partitions` partitions.
     pub fn new(
-        f: impl Fn(&str, i32) -> std::result::Result<(), String> + Send + Sync + 'static,
+        f: impl Fn(&str, i32) -> std::result::Result<(), CreateTopicError> + Send + Sync + 'static,
     ) -> Self {
         Self(std::sync::Arc::new(f))
     }
 
     /// Creates the topic; creating an existing topic is not an error.
-    pub fn create(&self, topic: &str, partitions: i32) -> std::result::Result<(), String> {
+    pub fn create(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> std::result::Result<(), CreateTopicError> {
         (self.0)(topic, partitions)
     }
 }

@@ -213,6 +213,53 @@ impl Contract {
     /// Parses and checks a contract's text; schema paths are relative to `base`. `origin`
     /// names the contract in errors.
     pub fn parse(text: &str, base: &Path, origin: &str) -> Result<Self> {
+        Self::parse_from(text, origin, &|path| {
+            AvroSchema::record_from_file(base.join(path)).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Parses and checks a contract carried in the program (`include_str!`), so a deployed
+    /// binary needs no file beside it and runs with the contract it was built and tested
+    /// with. `schemas` holds each schema file's text under the path the contract names it by
+    /// (`("schemas/Event.avsc", include_str!("../schemas/Event.avsc"))`).
+    ///
+    /// ```
+    /// use mesh_core::Contract;
+    ///
+    /// let contract = Contract::embedded(
+    ///     "domain = \"payments\"\nowner = \"team\"\n\
+    ///      [[streams]]\nname = \"events\"\nschema = \"schemas/Event.avsc\"\n",
+    ///     &[(
+    ///         "schemas/Event.avsc",
+    ///         r#"{"type": "record", "name": "Event", "fields": [{"name": "id", "type": "string"}]}"#,
+    ///     )],
+    ///     "contract.toml (built in)",
+    /// )?;
+    /// assert_eq!(contract.streams[0].name.as_str(), "events");
+    /// # Ok::<(), mesh_core::Error>(())
+    /// ```
+    pub fn embedded(text: &str, schemas: &[(&str, &str)], origin: &str) -> Result<Self> {
+        Self::parse_from(text, origin, &|path| {
+            let text = schemas
+                .iter()
+                .find(|(name, _)| Path::new(name) == path)
+                .map(|(_, text)| *text)
+                .ok_or_else(|| {
+                    format!(
+                        "{} is not built into the program (add it to the embedded schemas)",
+                        path.display()
+                    )
+                })?;
+            AvroSchema::parse_record(text, &path.display().to_string()).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Parses and checks a contract's text, reading each schema it names with `read_schema`.
+    fn parse_from(
+        text: &str,
+        origin: &str,
+        read_schema: &dyn Fn(&Path) -> std::result::Result<AvroSchema, String>,
+    ) -> Result<Self> {
         let fail = |reason: String| Error::Contract {
             origin: origin.to_owned(),
             reason,
@@ -225,8 +272,8 @@ impl Contract {
             if !seen.insert(s.name.clone()) {
                 return Err(fail(format!("stream {} is declared twice", s.name)));
             }
-            let schema = AvroSchema::record_from_file(base.join(&s.schema))
-                .map_err(|e| fail(format!("stream {}: {e}", s.name)))?;
+            let schema =
+                read_schema(&s.schema).map_err(|e| fail(format!("stream {}: {e}", s.name)))?;
             if let Some(key) = &s.key {
                 check_key_field(&schema, key).map_err(|reason| {
                     fail(format!("stream {}: key field {key:?} {reason}", s.name))
@@ -266,8 +313,7 @@ impl Contract {
             if !seen.insert(p.name.clone()) {
                 return Err(fail(format!("product {} is declared twice", p.name)));
             }
-            let schema = AvroSchema::record_from_file(base.join(&p.schema))
-                .map_err(|e| at(e.to_string()))?;
+            let schema = read_schema(&p.schema).map_err(at)?;
             let columns = table::columns(&schema)
                 .map_err(|e| at(format!("its schema cannot be a table: {e}")))?;
             for c in &p.partition_by {

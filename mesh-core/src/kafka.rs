@@ -59,7 +59,7 @@ pub enum TopicError {
     Refused(RDKafkaErrorCode),
     /// The endpoint's own topic creator failed (the in-process broker).
     #[error("{0}")]
-    Creator(String),
+    Creator(crate::config::CreateTopicError),
     /// The endpoint's configuration is not usable.
     #[error(transparent)]
     Config(Box<crate::Error>),

@@ -66,8 +66,8 @@ pub use apache_avro;
 pub use avro::compat::{self, Incompatibility, Level, Refusal};
 pub use avro::{AvroSchema, FieldError, ValidationError};
 pub use config::{
-    CatalogConfig, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig, Pinned, Secret,
-    TopicCreator,
+    CatalogConfig, CreateTopicError, Endpoints, KafkaConfig, KafkaEndpoint, LakeConfig, MeshConfig,
+    Pinned, Secret, TopicCreator,
 };
 pub use contract::{Contract, ProductSpec, StreamSpec, WriteMode};
 pub use error::{Error, Result};

@@ -228,6 +228,27 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
         &["new", "producer", "payments", "--dir", krate_arg],
         0,
     )?;
+    // The crate names no path of this machine: it depends on the release by git tag, and
+    // ignores its build output.
+    let cargo_toml = std::fs::read_to_string(krate.join("Cargo.toml"))?;
+    let release = format!(
+        "{{ git = \"https://github.com/datamesh-rs/datamesh\", tag = \"v{}\" }}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(
+        cargo_toml.contains(&format!("datamesh = {release}")),
+        "{cargo_toml}"
+    );
+    assert!(
+        cargo_toml.contains(&format!("rdkafka-sys = {release}")),
+        "{cargo_toml}"
+    );
+    assert!(
+        !cargo_toml.contains(env!("CARGO_MANIFEST_DIR")),
+        "{cargo_toml}"
+    );
+    let ignored = std::fs::read_to_string(krate.join(".gitignore"))?;
+    assert!(ignored.lines().any(|l| l == "/target/"), "{ignored}");
     let manifest = krate.join("contract.toml");
     let manifest = manifest.to_str().ok_or("path")?;
 
@@ -400,13 +421,16 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
     Ok(())
 }
 
-/// SIGTERM while `mesh sink` or `mesh tail` is still connecting (here to a catalog that
-/// takes connections and never answers) stops it cleanly, exit 0 within a second: the
-/// handlers are in place before the first request.
+/// SIGTERM while `mesh sink` or `mesh tail` is still connecting (here to a broker and a
+/// catalog that take connections and never answer) stops it cleanly, exit 0 within a
+/// second: the handlers are in place before the first request.
 #[test]
 fn a_signal_while_connecting_stops_sink_and_tail_cleanly() -> TestResult {
+    // Both take connections and never answer.
     let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
     let catalog = format!("http://{}", silent.local_addr()?);
+    let silent_broker = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let broker = silent_broker.local_addr()?.to_string();
     for args in [
         &["sink", "silent.history"][..],
         &["tail", "silent.played"][..],
@@ -414,7 +438,7 @@ fn a_signal_while_connecting_stops_sink_and_tail_cleanly() -> TestResult {
         let mut child = Command::new(MESH)
             .args(args)
             .env("MESH_CONFIG", "/dev/null")
-            .env("MESH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+            .env("MESH_KAFKA_BOOTSTRAP_SERVERS", &broker)
             .env("MESH_CATALOG_URL", &catalog)
             .env("MESH_LAKE_URL", "file:///nonexistent")
             .stdout(Stdio::null())
@@ -453,5 +477,92 @@ fn a_signal_while_connecting_stops_sink_and_tail_cleanly() -> TestResult {
             stopped.elapsed()
         );
     }
+    Ok(())
+}
+
+/// An unreachable broker is one line with a hint, exit 4, within `MESH_KAFKA_TIMEOUT_MS`:
+/// no librdkafka lines, no colour codes (stderr is not a terminal here).
+#[test]
+fn an_unreachable_broker_is_one_line_and_exit_4() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = tempfile::tempdir()?;
+    let contract = dir.path().join("contract.toml");
+    std::fs::write(
+        &contract,
+        "domain = \"payments\"\nowner = \"team\"\n[[streams]]\nname = \"events\"\nschema = \"Event.avsc\"\n",
+    )?;
+    std::fs::write(
+        dir.path().join("Event.avsc"),
+        r#"{"type": "record", "name": "Event", "fields": [{"name": "id", "type": "string"}]}"#,
+    )?;
+    let contract = contract.to_str().ok_or("path")?;
+    for args in [
+        &["tail", "payments.events"][..],
+        &["sink", "payments.latest"][..],
+        &["contract", "diff", contract][..],
+    ] {
+        let mut command = Command::new(MESH);
+        command
+            .args(args)
+            .env("MESH_CONFIG", "/dev/null")
+            .env("MESH_KAFKA_BOOTSTRAP_SERVERS", format!("127.0.0.1:{port}"))
+            .env("MESH_CATALOG_URL", "http://127.0.0.1:9")
+            .env("MESH_LAKE_URL", "file:///nonexistent")
+            .env("MESH_KAFKA_TIMEOUT_MS", "2000")
+            .env_remove("RUST_LOG");
+        let started = Instant::now();
+        let out = run(command, Duration::from_secs(30))?;
+        assert_eq!(out.code, Some(4), "mesh {args:?}: {out:?}");
+        one_line_with_hint(&out);
+        assert!(
+            out.stderr.contains("cannot reach the Kafka broker"),
+            "{out:?}"
+        );
+        assert!(!out.stderr.contains('\u{1b}'), "colour codes: {out:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "mesh {args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    Ok(())
+}
+
+/// A second `mesh dev` on the folder of a running one refuses (exit 1, one line) and leaves
+/// the first one's catalog serving; `mesh tail` of a topic the broker does not have says so.
+#[test]
+fn a_second_mesh_dev_on_the_same_folder_refuses() -> TestResult {
+    let dev = Dev::start()?;
+    let unknown = mesh(&dev, &["tail", "nosuch.events"], 1)?;
+    one_line_with_hint(&unknown);
+    assert!(
+        unknown.stderr.contains("has no topic nosuch.events"),
+        "{unknown:?}"
+    );
+    let data_dir = dev.config().parent().ok_or("no data dir")?.to_owned();
+    let second = run(
+        {
+            let mut command = Command::new(MESH);
+            command
+                .args(["dev", "--data-dir"])
+                .arg(&data_dir)
+                .env_remove("MESH_CONFIG");
+            command
+        },
+        Duration::from_secs(30),
+    )?;
+    assert_eq!(second.code, Some(1), "{second:?}");
+    one_line_with_hint(&second);
+    assert!(
+        second.stderr.contains("another `mesh dev` is running"),
+        "{second:?}"
+    );
+    assert!(
+        dev.config().exists(),
+        "the first one's files are still there"
+    );
+    mesh(&dev, &["catalog", "domains"], 0)?;
     Ok(())
 }

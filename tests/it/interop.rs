@@ -5,7 +5,7 @@
 use datamesh::slice::Slice;
 use serde_json::Value as Json;
 
-use crate::support::{TestResult, contracts, mesh, python, run_python, table_uri, unique};
+use crate::support::{TestResult, mesh, python, run_python, table_uri, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() -> TestResult {
@@ -14,7 +14,7 @@ async fn confluent_python_decodes_our_events_and_deltalake_reads_our_tables() ->
     };
     let (mesh, _dir) = mesh(None).await?;
     let endpoints = mesh.endpoints().clone();
-    let report = Slice::new(endpoints.clone(), contracts())
+    let report = Slice::new(endpoints.clone())
         .with_suffix(unique())
         .run(|_| {})
         .await?;

@@ -6,6 +6,7 @@ mod consumer;
 mod crash;
 mod faults;
 mod interop;
+mod portable;
 mod producer;
 mod slice;
 mod support;

@@ -6,7 +6,7 @@ use deltalake::arrow::array::{Array, Int64Array, StringArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 
-use crate::support::{TestResult, contracts, mesh, real_broker, unique};
+use crate::support::{TestResult, mesh, real_broker, unique};
 
 fn check(report: &SliceReport) -> TestResult {
     // The invalid event was refused with both field paths, before reaching Kafka: the valid
@@ -80,7 +80,7 @@ async fn slice_runs_on_the_in_process_broker() -> TestResult {
     let (mesh, _dir) = mesh(None).await?;
     assert!(mesh.kafka_is_embedded() && mesh.catalog_is_embedded());
     let mut hops = Vec::new();
-    let report = Slice::new(mesh.endpoints().clone(), contracts())
+    let report = Slice::new(mesh.endpoints().clone())
         .with_suffix(unique())
         .run(|hop| hops.push(hop))
         .await?;
@@ -97,7 +97,7 @@ async fn slice_runs_on_a_real_broker() -> TestResult {
     };
     let (mesh, _dir) = mesh(Some(bootstrap)).await?;
     assert!(!mesh.kafka_is_embedded());
-    let report = Slice::new(mesh.endpoints().clone(), contracts())
+    let report = Slice::new(mesh.endpoints().clone())
         .with_suffix(unique())
         .run(|_| {})
         .await?;

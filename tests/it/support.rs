@@ -17,11 +17,6 @@ pub(crate) async fn table_uri(
     Ok(catalog.product(id).await?.table_port.ok_or("no table")?.uri)
 }
 
-/// The repository's example contracts.
-pub(crate) fn contracts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contracts")
-}
-
 /// A short random suffix for names, so tests sharing a broker never meet.
 pub(crate) fn unique() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

@@ -30,8 +30,6 @@ fn cargo(dev: &Dev, krate: &Path, args: &[&str]) -> TestResult {
         .args(args)
         .current_dir(krate)
         .env("CARGO_TARGET_DIR", cache().join("target-templates"))
-        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
-        .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only")
         .env("MESH_CONFIG", dev.config());
     let output = run(command, Duration::from_secs(45 * 60))?;
     if output.code != Some(0) {
@@ -54,6 +52,7 @@ fn generated_crates_build_lint_clean_and_pass_their_tests_on_the_dev_mesh() -> T
     let status = dev
         .mesh(&["new", "producer", "payments", "--dir"])
         .arg(&producer)
+        .args(["--datamesh-path", env!("CARGO_MANIFEST_DIR")])
         .status()?;
     assert!(status.success());
     let status = dev
@@ -66,6 +65,7 @@ fn generated_crates_build_lint_clean_and_pass_their_tests_on_the_dev_mesh() -> T
             "--dir",
         ])
         .arg(&consumer)
+        .args(["--datamesh-path", env!("CARGO_MANIFEST_DIR")])
         .status()?;
     assert!(status.success());
 
@@ -75,11 +75,34 @@ fn generated_crates_build_lint_clean_and_pass_their_tests_on_the_dev_mesh() -> T
             krate,
             &["clippy", "--all-targets", "--quiet", "--", "-D", "warnings"],
         )?;
-        cargo(&dev, krate, &["test", "--quiet"])?;
     }
-
-    // The producer's binary publishes 12 events; the command line sees them and the product.
+    // The producer's README order: `cargo run` (12 events over 4 keys), then `cargo test` on
+    // the same mesh.
     cargo(&dev, &producer, &["run", "--quiet"])?;
+    cargo(&dev, &producer, &["test", "--quiet"])?;
+    cargo(&dev, &consumer, &["test", "--quiet"])?;
+
+    // The binary runs away from its source: copied elsewhere, the crate's folder gone, it
+    // publishes with the contract built into it.
+    let deployed = work.path().join("deployed");
+    std::fs::create_dir(&deployed)?;
+    let binary = deployed.join("payments-producer");
+    std::fs::copy(
+        cache().join("target-templates/debug/payments-producer"),
+        &binary,
+    )?;
+    std::fs::rename(&producer, work.path().join("moved-away"))?;
+    let mut command = Command::new(&binary);
+    command
+        .current_dir(&deployed)
+        .env("MESH_CONFIG", dev.config());
+    let ran = run(command, Duration::from_secs(120))?;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(
+        ran.stdout.contains("payments.latest is at version"),
+        "{ran:?}"
+    );
+    // The command line sees the events and the product.
     let tail = run(
         dev.mesh(&["tail", "payments.events", "--max", "12"]),
         Duration::from_secs(90),

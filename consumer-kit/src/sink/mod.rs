@@ -50,8 +50,27 @@ pub struct SinkSummary {
     pub dead_lettered: u64,
     /// The table version after the last commit.
     pub last_version: Option<i64>,
-    /// Commit latency of each commit, in milliseconds, in order.
-    pub commit_millis: Vec<f64>,
+    /// Commit latencies in milliseconds, in order: of the first [`KEPT_COMMIT_TIMES`]
+    /// commits.
+    pub first_commit_millis: Vec<f64>,
+    /// Commit latencies in milliseconds, in order: of the last [`KEPT_COMMIT_TIMES`] commits
+    /// (a sink that runs for months keeps a bounded record).
+    pub last_commit_millis: std::collections::VecDeque<f64>,
+}
+
+/// How many commit latencies a [`SinkSummary`] keeps from each end of the run.
+pub const KEPT_COMMIT_TIMES: usize = 1024;
+
+impl SinkSummary {
+    fn record_commit(&mut self, millis: f64) {
+        if self.first_commit_millis.len() < KEPT_COMMIT_TIMES {
+            self.first_commit_millis.push(millis);
+        }
+        if self.last_commit_millis.len() == KEPT_COMMIT_TIMES {
+            self.last_commit_millis.pop_front();
+        }
+        self.last_commit_millis.push_back(millis);
+    }
 }
 
 /// A sink of a product's source stream into its table; runs with [`Sink::run`]. Default
@@ -391,9 +410,7 @@ impl Sink {
             .keeping_expired_logs();
         self.commit_until_it_lands(resumed, data, &batch.offsets, &commit, shutdown)
             .await?;
-        summary
-            .commit_millis
-            .push(started.elapsed().as_secs_f64() * 1000.0);
+        summary.record_commit(started.elapsed().as_secs_f64() * 1000.0);
         summary.commits += 1;
         summary.rows += count;
         summary.last_version = resumed.table.version();

@@ -1,7 +1,6 @@
 //! The scenarios' domains: their contracts (in `examples/scenarios/contracts/`, schemas in
-//! `schemas/`) and the handles that connect them to a mesh.
+//! `schemas/`, both built into the program) and the handles that connect them to a mesh.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use datamesh::catalog::Domain;
@@ -12,25 +11,76 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 
-/// Where the scenarios' contracts are.
-pub fn contracts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts")
-}
+/// The scenarios' contracts, built into the program (a binary runs away from the checkout):
+/// each domain's `contracts/<domain>.toml`.
+const CONTRACTS: &[(&str, &str)] = &[
+    ("analytics", include_str!("../contracts/analytics.toml")),
+    ("detection", include_str!("../contracts/detection.toml")),
+    ("flows", include_str!("../contracts/flows.toml")),
+    (
+        "interactions",
+        include_str!("../contracts/interactions.toml"),
+    ),
+    ("podcasts", include_str!("../contracts/podcasts.toml")),
+    ("sensors", include_str!("../contracts/sensors.toml")),
+    ("songs", include_str!("../contracts/songs.toml")),
+    (
+        "threat-intel",
+        include_str!("../contracts/threat-intel.toml"),
+    ),
+    ("users", include_str!("../contracts/users.toml")),
+];
 
-/// A mesh the scenarios run on: its endpoints and the contracts of their domains.
+/// Every schema file the contracts name, under the path they name it by.
+const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "../../../schemas/analytics/PlaysPerMinute.avsc",
+        include_str!("../../../schemas/analytics/PlaysPerMinute.avsc"),
+    ),
+    (
+        "../../../schemas/detection/Alert.avsc",
+        include_str!("../../../schemas/detection/Alert.avsc"),
+    ),
+    (
+        "../../../schemas/flows/Flow.avsc",
+        include_str!("../../../schemas/flows/Flow.avsc"),
+    ),
+    (
+        "../../../schemas/interactions/Interaction.avsc",
+        include_str!("../../../schemas/interactions/Interaction.avsc"),
+    ),
+    (
+        "../../../schemas/podcasts/Podcast.avsc",
+        include_str!("../../../schemas/podcasts/Podcast.avsc"),
+    ),
+    (
+        "../../../schemas/sensors/Reading.avsc",
+        include_str!("../../../schemas/sensors/Reading.avsc"),
+    ),
+    (
+        "../../../schemas/songs/Song.avsc",
+        include_str!("../../../schemas/songs/Song.avsc"),
+    ),
+    (
+        "../../../schemas/threat-intel/Reputation.avsc",
+        include_str!("../../../schemas/threat-intel/Reputation.avsc"),
+    ),
+    (
+        "../../../schemas/users/User.avsc",
+        include_str!("../../../schemas/users/User.avsc"),
+    ),
+];
+
+/// A mesh the scenarios run on: its endpoints; the contracts of their domains are built in.
 #[derive(Debug, Clone)]
 pub struct Mesh {
     endpoints: Endpoints,
-    contracts: PathBuf,
 }
 
 impl Mesh {
-    /// The mesh at `endpoints`, with the repository's contracts.
+    /// The mesh at `endpoints`.
     pub fn new(endpoints: Endpoints) -> Self {
-        Self {
-            endpoints,
-            contracts: contracts_dir(),
-        }
+        Self { endpoints }
     }
 
     /// The endpoints.
@@ -45,10 +95,17 @@ impl Mesh {
         )?)
     }
 
-    /// A domain's contract, `contracts/<domain>.toml`.
+    /// A domain's contract, `contracts/<domain>.toml` as built in.
     pub fn contract(&self, domain: &str) -> Result<Contract> {
-        Ok(Contract::load(
-            self.contracts.join(format!("{domain}.toml")),
+        let text = CONTRACTS
+            .iter()
+            .find(|(name, _)| *name == domain)
+            .map(|(_, text)| *text)
+            .ok_or_else(|| Error::UnknownDomain(domain.to_owned()))?;
+        Ok(Contract::embedded(
+            text,
+            SCHEMAS,
+            &format!("contracts/{domain}.toml (built in)"),
         )?)
     }
 

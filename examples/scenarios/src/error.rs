@@ -31,6 +31,12 @@ pub enum Error {
     #[error(transparent)]
     Nab(#[from] crate::nab::Error),
 
+    /// No contract is built in for this domain.
+    #[error(
+        "no contract for domain {0:?}: the scenarios' contracts are examples/scenarios/contracts/*.toml"
+    )]
+    UnknownDomain(String),
+
     /// A file or socket could not be used.
     #[error("cannot use {what}: {source}")]
     Io {

@@ -146,7 +146,7 @@ pub async fn run(mesh: &Mesh, job: &Job, progress: &Progress) -> Result<Summary>
     };
     let nab = if job.runs(Scenario::Nab) {
         progress.say("nab        loading the corpus");
-        let corpus = crate::nab::load(crate::nab::corpus_dir()).map_err(crate::nab::Error::from)?;
+        let corpus = crate::nab::load_configured().map_err(crate::nab::Error::from)?;
         let corpus = match job.size {
             Size::Demo => corpus,
             // The known-cause series: every kind of anomaly, a fifth of the rows.

@@ -107,7 +107,11 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
         }
         Command::Diff { manifest } => {
             let contract = load(&manifest)?;
-            let plan = producer_kit::plan(&contract, &ctx.endpoints()?).await?;
+            let endpoints = ctx.endpoints()?;
+            // The plan includes the topics: a broker it cannot ask is a failure, not a
+            // contract that "can be applied".
+            crate::broker::reach(&endpoints, None).await?;
+            let plan = producer_kit::plan(&contract, &endpoints).await?;
             if ctx.json {
                 let mut value = serde_json::to_value(&plan).map_err(|e| {
                     Failure::failed(format!("cannot write the plan: {e}"), "try without --json")
@@ -127,6 +131,7 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
         Command::Apply { manifest } => {
             let contract = load(&manifest)?;
             let endpoints = ctx.endpoints()?;
+            crate::broker::reach(&endpoints, None).await?;
             let plan = producer_kit::plan(&contract, &endpoints).await?;
             if plan.is_refused() {
                 return Err(Failure::refused(

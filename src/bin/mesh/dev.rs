@@ -1,6 +1,6 @@
 //! `mesh dev`: a local mesh in the foreground, for a domain team's machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use datamesh::LocalMesh;
@@ -18,12 +18,44 @@ pub(crate) struct Args {
     data_dir: PathBuf,
     /// Keep the catalog and the lake of the previous run. The in-process broker keeps nothing,
     /// so by default everything starts empty and the catalog never names topics that are gone.
+    /// A folder a running `mesh dev` uses is never emptied: a second one there refuses.
     #[arg(long)]
     keep: bool,
 }
 
+/// Holds `<data-dir>.lock` for as long as this `mesh dev` runs, so a second one in the same
+/// folder refuses instead of emptying the catalog and lake the first is serving. The lock
+/// goes with the process, however it ends.
+fn claim(data_dir: &Path) -> Result<std::fs::File, Failure> {
+    let path = PathBuf::from(format!("{}.lock", data_dir.display()));
+    let cannot = |e: std::io::Error| {
+        Failure::failed(
+            format!("cannot lock {}: {e}", path.display()),
+            "pass another --data-dir",
+        )
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(cannot)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::failed(
+            format!("another `mesh dev` is running on {}", data_dir.display()),
+            "use that one (export the MESH_CONFIG it printed), stop it first, or pass another --data-dir",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(cannot(e)),
+    }
+}
+
 /// Starts the mesh, writes `<data-dir>/mesh.toml` for clients, and waits for Ctrl-C.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
+    let _running = claim(&args.data_dir)?;
     if !args.keep && args.data_dir.exists() {
         std::fs::remove_dir_all(&args.data_dir).map_err(|e| {
             Failure::failed(

@@ -12,6 +12,7 @@
 //! Services come from `mesh.toml` (or `MESH_CONFIG`) and `MESH_*` variables, as for the kits;
 //! `mesh dev` prints the one variable that points everything at it.
 
+mod broker;
 mod catalog;
 mod contract;
 mod dev;
@@ -153,18 +154,38 @@ async fn run(cli: Cli) -> Outcome {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    use std::io::IsTerminal;
+    // librdkafka's own lines (a retry loop logs every reconnect) stay out of a command's
+    // output: broker faults come back as one line with a hint. RUST_LOG brings them back.
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("error,librdkafka=off,rdkafka::client=off")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let json = cli.json;
-    match run(cli).await {
-        Ok(code) => code,
-        Err(failure) => failure.report(json),
-    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return Failure::failed(
+                format!("cannot start the async runtime: {e}"),
+                "check the process limits (threads, open files)",
+            )
+            .report(json);
+        }
+    };
+    let code = runtime.block_on(async {
+        match run(cli).await {
+            Ok(code) => code,
+            Err(failure) => failure.report(json),
+        }
+    });
+    // A blocking librdkafka call still waiting out its own timeout (a metadata request to a
+    // broker that does not answer) must not hold the exit: Ctrl-C stops within a second.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }

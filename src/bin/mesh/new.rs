@@ -1,8 +1,9 @@
 //! `mesh new`: a domain team's crate from the templates in `templates/`.
 //!
-//! The templates are compiled into the binary. The new crate depends on this checkout of
-//! `datamesh` by path (or `--datamesh-path`) and starts from this workspace's `Cargo.lock`, so
-//! it builds with the versions the platform is tested with.
+//! The templates are compiled into the binary. The new crate depends on the platform's
+//! release this `mesh` belongs to (its repository, by tag), or on a local checkout with
+//! `--datamesh-path`; it starts from this workspace's `Cargo.lock`, so it builds with the
+//! versions the platform is tested with.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,15 +36,20 @@ pub(crate) struct Args {
     /// Where to create the crate (default `./<domain>-producer` or `./<domain>-consumer`).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The `datamesh` checkout to depend on.
-    #[arg(long, value_name = "PATH", default_value = env!("CARGO_MANIFEST_DIR"))]
-    datamesh_path: PathBuf,
+    /// Depend on a local `datamesh` checkout (to develop against it) instead of the
+    /// platform's release from its repository.
+    #[arg(long, value_name = "PATH")]
+    datamesh_path: Option<PathBuf>,
 }
 
 /// A template's files: path in the new crate, text with `{{placeholders}}`.
 type Files = &'static [(&'static str, &'static str)];
 
 const PRODUCER: Files = &[
+    (
+        ".gitignore",
+        include_str!("../../../templates/producer/.gitignore"),
+    ),
     (
         "Cargo.toml",
         include_str!("../../../templates/producer/Cargo.toml"),
@@ -75,6 +81,10 @@ const PRODUCER: Files = &[
 ];
 
 const CONSUMER: Files = &[
+    (
+        ".gitignore",
+        include_str!("../../../templates/consumer/.gitignore"),
+    ),
     (
         "Cargo.toml",
         include_str!("../../../templates/consumer/Cargo.toml"),
@@ -148,6 +158,32 @@ fn format(dir: &Path, files: Files) {
         .status();
 }
 
+/// How the new crate depends on the platform (`datamesh` and its patched `rdkafka-sys`): by
+/// default the release this `mesh` belongs to, from the repository by its tag, so the crate
+/// builds on a teammate's machine and in CI; with `--datamesh-path`, a local checkout.
+fn dependency(path: Option<PathBuf>) -> Result<(String, String), Failure> {
+    let Some(path) = path else {
+        let source = format!(
+            "git = {:?}, tag = \"v{}\"",
+            env!("CARGO_PKG_REPOSITORY"),
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok((format!("{{ {source} }}"), format!("{{ {source} }}")));
+    };
+    let checkout = std::path::absolute(&path).unwrap_or(path);
+    if !checkout.join("Cargo.toml").exists() {
+        return Err(Failure::invalid(
+            format!("no datamesh checkout at {}", checkout.display()),
+            "pass --datamesh-path <a datamesh repository>, or leave it out to use the release",
+        ));
+    }
+    let quoted = |p: &Path| format!("{{ path = {:?} }}", p.display().to_string());
+    Ok((
+        quoted(&checkout),
+        quoted(&checkout.join("vendor/rdkafka-sys")),
+    ))
+}
+
 /// Creates the crate.
 pub(crate) fn run(ctx: &Context, kind: Kind) -> Outcome {
     let (args, files, suffix, source) = match kind {
@@ -167,32 +203,14 @@ pub(crate) fn run(ctx: &Context, kind: Kind) -> Outcome {
             "choose another --dir",
         ));
     }
-    let datamesh = std::path::absolute(&args.datamesh_path)
-        .unwrap_or(args.datamesh_path)
-        .display()
-        .to_string();
-    if !Path::new(&datamesh).join("Cargo.toml").exists() {
-        return Err(Failure::invalid(
-            format!("no datamesh checkout at {datamesh}"),
-            "pass --datamesh-path <the datamesh repository>",
-        ));
-    }
+    let (datamesh, rdkafka_sys) = dependency(args.datamesh_path)?;
     let vars = [
         ("domain", domain.to_string()),
         ("namespace", domain.as_str().replace('-', "_")),
         ("crate", krate.clone()),
         ("crate_ident", krate.replace('-', "_")),
-        ("datamesh", format!("{{ path = {datamesh:?} }}")),
-        (
-            "rdkafka_sys",
-            format!(
-                "{{ path = {:?} }}",
-                Path::new(&datamesh)
-                    .join("vendor/rdkafka-sys")
-                    .display()
-                    .to_string()
-            ),
-        ),
+        ("datamesh", datamesh),
+        ("rdkafka_sys", rdkafka_sys),
         (
             "source",
             source.map_or_else(String::new, |topic| topic.to_string()),

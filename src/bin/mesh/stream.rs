@@ -9,7 +9,7 @@ use datamesh::consumer_kit::{
     CancellationToken, DomainConsumer, Event, Handler, HandlerError, StartFrom,
 };
 use datamesh::mesh_core::apache_avro::types::Value;
-use datamesh::mesh_core::{DomainName, ProductId, TopicName};
+use datamesh::mesh_core::{DomainName, Endpoints, ProductId, TopicName};
 
 use crate::Context;
 use crate::failure::{Failure, Outcome};
@@ -127,20 +127,26 @@ pub(crate) fn interrupted() -> CancellationToken {
 /// Connects a consumer unless `stop` comes first (`None` then).
 async fn connect_unless_stopped(
     domain: DomainName,
-    ctx: &Context,
+    endpoints: &Endpoints,
     stop: &CancellationToken,
 ) -> Result<Option<DomainConsumer>, Failure> {
-    let endpoints = ctx.endpoints()?;
     tokio::select! {
         () = stop.cancelled() => Ok(None),
-        consumer = DomainConsumer::connect(domain, &endpoints) => Ok(Some(consumer?)),
+        consumer = DomainConsumer::connect(domain, endpoints) => Ok(Some(consumer?)),
     }
 }
 
 /// `mesh tail`: events as JSON lines (the output is JSON with or without `--json`).
 pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
     let stop = interrupted();
-    let Some(consumer) = connect_unless_stopped(args.domain, ctx, &stop).await? else {
+    // An unknown topic or a broker that is away is one line and an exit code, not a wait
+    // for events that cannot come.
+    let endpoints = ctx.endpoints()?;
+    tokio::select! {
+        () = stop.cancelled() => return Ok(ExitCode::SUCCESS),
+        reached = crate::broker::reach(&endpoints, Some(&args.topic)) => reached?,
+    }
+    let Some(consumer) = connect_unless_stopped(args.domain, &endpoints, &stop).await? else {
         return Ok(ExitCode::SUCCESS);
     };
     let group = args
@@ -172,7 +178,12 @@ pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
 pub(crate) async fn sink(ctx: &Context, args: SinkArgs) -> Outcome {
     let product = args.product;
     let stop = interrupted();
-    let Some(consumer) = connect_unless_stopped(product.domain(), ctx, &stop).await? else {
+    let endpoints = ctx.endpoints()?;
+    tokio::select! {
+        () = stop.cancelled() => return Ok(ExitCode::SUCCESS),
+        reached = crate::broker::reach(&endpoints, None) => reached?,
+    }
+    let Some(consumer) = connect_unless_stopped(product.domain(), &endpoints, &stop).await? else {
         return Ok(ExitCode::SUCCESS);
     };
     let summary = consumer

@@ -11,7 +11,18 @@ use datamesh::mesh_core::{DomainName, MeshConfig, TopicName};
 use {{crate_ident}}::{DEFAULT_SOURCE, Tally};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    // A failure is one line, its causes joined, like the `mesh` command line's.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{{crate}}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let source = std::env::args()
         .nth(1)
         .unwrap_or_else(|| DEFAULT_SOURCE.to_owned());

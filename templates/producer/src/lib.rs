@@ -40,15 +40,29 @@ pub enum Kind {
     Deleted,
 }
 
-/// The contract file next to `Cargo.toml`.
-pub fn contract_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract.toml")
+/// The contract this crate was built and tested with, carried in the binary: a deployed
+/// binary needs no file beside it.
+const CONTRACT: &str = include_str!("../contract.toml");
+
+/// Every schema file `contract.toml` names, under the path it names it by. Add a line here
+/// when the contract names a new one.
+const SCHEMAS: &[(&str, &str)] = &[("schemas/Event.avsc", include_str!("../schemas/Event.avsc"))];
+
+/// Names a contract file to use instead of the built-in one.
+pub const CONTRACT_VAR: &str = "MESH_CONTRACT";
+
+/// The contract: the one built in, or the file `MESH_CONTRACT` names (its schema paths are
+/// relative to it).
+pub fn contract() -> anyhow::Result<Contract> {
+    Ok(match std::env::var_os(CONTRACT_VAR) {
+        Some(path) => Contract::load(PathBuf::from(path))?,
+        None => Contract::embedded(CONTRACT, SCHEMAS, "contract.toml (built in)")?,
+    })
 }
 
 /// Applies the contract to the mesh at `endpoints` and connects.
 pub async fn connect(endpoints: &Endpoints) -> anyhow::Result<DomainProducer> {
-    let contract = Contract::load(contract_path())?;
-    Ok(DomainProducer::connect(contract, endpoints).await?)
+    Ok(DomainProducer::connect(contract()?, endpoints).await?)
 }
 
 /// `count` example events over a few keys, each key created and then updated.

@@ -11,7 +11,18 @@ use datamesh::LocalMesh;
 use datamesh::mesh_core::MeshConfig;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    // A failure is one line, its causes joined, like the `mesh` command line's.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{{crate}}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let mesh = LocalMesh::start(&MeshConfig::load()?).await?;
     let producer = {{crate_ident}}::connect(mesh.endpoints()).await?;
     let events = {{crate_ident}}::sample_events(12);

@@ -4,9 +4,10 @@
 //! like `2014-04-10 07:15:00`), `windows.json` (for each file, keyed by its path relative to
 //! `data/` such as `realKnownCause/nyc_taxi.csv`, the list of `[start, end]` anomaly windows)
 //! and, optionally, `labels.json` (for each file, the labelled anomaly timestamps the windows
-//! were grown from; NAB's normalization counts them). [`load`] reads it into [`Series`], each
-//! checked once here so the detector and the scorer can rely on it: values are finite,
-//! windows are in order, disjoint and cover at least one row.
+//! were grown from; NAB's normalization counts them). [`load`] reads it into [`Series`] (and
+//! [`load_built_in`] the copy built into the program), each checked once here so the detector
+//! and the scorer can rely on it: values are finite, windows are in order, disjoint and cover
+//! at least one row.
 //!
 //! Timestamps carry no zone in NAB; they are read as UTC and kept as milliseconds since the
 //! epoch. They are not required to increase: three files of the corpus repeat or step back
@@ -297,6 +298,170 @@ impl std::error::Error for LoadError {
     }
 }
 
+/// The corpus in this repository (`examples/scenarios/data/nab`, MIT licence, see its
+/// `LICENSE.txt`), built into the program so a binary runs away from the checkout: each
+/// file's text under its path in the corpus.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("labels.json", include_str!("../../data/nab/labels.json")),
+    ("windows.json", include_str!("../../data/nab/windows.json")),
+    (
+        "data/artificialNoAnomaly/art_daily_no_noise.csv",
+        include_str!("../../data/nab/data/artificialNoAnomaly/art_daily_no_noise.csv"),
+    ),
+    (
+        "data/artificialNoAnomaly/art_daily_perfect_square_wave.csv",
+        include_str!("../../data/nab/data/artificialNoAnomaly/art_daily_perfect_square_wave.csv"),
+    ),
+    (
+        "data/artificialNoAnomaly/art_daily_small_noise.csv",
+        include_str!("../../data/nab/data/artificialNoAnomaly/art_daily_small_noise.csv"),
+    ),
+    (
+        "data/artificialNoAnomaly/art_flatline.csv",
+        include_str!("../../data/nab/data/artificialNoAnomaly/art_flatline.csv"),
+    ),
+    (
+        "data/artificialNoAnomaly/art_noisy.csv",
+        include_str!("../../data/nab/data/artificialNoAnomaly/art_noisy.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_daily_flatmiddle.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_daily_flatmiddle.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_daily_jumpsdown.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_daily_jumpsdown.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_daily_jumpsup.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_daily_jumpsup.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_daily_nojump.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_daily_nojump.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_increase_spike_density.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_increase_spike_density.csv"),
+    ),
+    (
+        "data/artificialWithAnomaly/art_load_balancer_spikes.csv",
+        include_str!("../../data/nab/data/artificialWithAnomaly/art_load_balancer_spikes.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_5f5533.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_5f5533.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_77c1ca.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_77c1ca.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_ac20cd.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_ac20cd.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_c6585a.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_c6585a.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_disk_write_bytes_1ef3de.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_disk_write_bytes_1ef3de.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_disk_write_bytes_c0d644.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_disk_write_bytes_c0d644.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_network_in_257a54.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_network_in_257a54.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/ec2_network_in_5abac7.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/ec2_network_in_5abac7.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/elb_request_count_8c0756.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/elb_request_count_8c0756.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/grok_asg_anomaly.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/grok_asg_anomaly.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv",
+        include_str!(
+            "../../data/nab/data/realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"
+        ),
+    ),
+    (
+        "data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv"),
+    ),
+    (
+        "data/realAWSCloudwatch/rds_cpu_utilization_e47b3b.csv",
+        include_str!("../../data/nab/data/realAWSCloudwatch/rds_cpu_utilization_e47b3b.csv"),
+    ),
+    (
+        "data/realKnownCause/ambient_temperature_system_failure.csv",
+        include_str!("../../data/nab/data/realKnownCause/ambient_temperature_system_failure.csv"),
+    ),
+    (
+        "data/realKnownCause/cpu_utilization_asg_misconfiguration.csv",
+        include_str!("../../data/nab/data/realKnownCause/cpu_utilization_asg_misconfiguration.csv"),
+    ),
+    (
+        "data/realKnownCause/ec2_request_latency_system_failure.csv",
+        include_str!("../../data/nab/data/realKnownCause/ec2_request_latency_system_failure.csv"),
+    ),
+    (
+        "data/realKnownCause/machine_temperature_system_failure.csv",
+        include_str!("../../data/nab/data/realKnownCause/machine_temperature_system_failure.csv"),
+    ),
+    (
+        "data/realKnownCause/nyc_taxi.csv",
+        include_str!("../../data/nab/data/realKnownCause/nyc_taxi.csv"),
+    ),
+    (
+        "data/realKnownCause/rogue_agent_key_hold.csv",
+        include_str!("../../data/nab/data/realKnownCause/rogue_agent_key_hold.csv"),
+    ),
+    (
+        "data/realKnownCause/rogue_agent_key_updown.csv",
+        include_str!("../../data/nab/data/realKnownCause/rogue_agent_key_updown.csv"),
+    ),
+];
+
+/// The NAB corpus to run on: the directory `MESH_NAB_DIR` names (data kept outside this
+/// repository, to score on what nothing here was tuned on), else the built-in copy.
+pub fn load_configured() -> Result<Vec<Series>, LoadError> {
+    match std::env::var_os("MESH_NAB_DIR") {
+        Some(dir) => load(PathBuf::from(dir)),
+        None => load_built_in(),
+    }
+}
+
+/// Loads the corpus built into the program (see [`load`] for what is checked).
+pub fn load_built_in() -> Result<Vec<Series>, LoadError> {
+    load_from(&Source::BuiltIn(BUILT_IN))
+}
+
 /// Loads the NAB corpus in `dir` (the directory holding `data/` and `windows.json`): every
 /// `.csv` file under `data/`, in path order, with its windows and, if `labels.json` exists,
 /// its labels.
@@ -305,43 +470,96 @@ impl std::error::Error for LoadError {
 /// anomaly); entries without a data file are ignored, so a subset of the corpus loads with
 /// the full label files.
 pub fn load(dir: impl AsRef<Path>) -> Result<Vec<Series>, LoadError> {
-    let dir = dir.as_ref();
-    let windows_path = dir.join("windows.json");
-    let windows_text = read_text(&windows_path)?;
+    load_from(&Source::Dir(dir.as_ref()))
+}
+
+/// Where a corpus's files come from.
+enum Source<'a> {
+    /// A NAB directory.
+    Dir(&'a Path),
+    /// Texts built into the program, by their path in the corpus.
+    BuiltIn(&'a [(&'a str, &'a str)]),
+}
+
+impl Source<'_> {
+    /// How errors name the file at `relative`.
+    fn path(&self, relative: &str) -> PathBuf {
+        match self {
+            Self::Dir(dir) => dir.join(relative),
+            Self::BuiltIn(_) => PathBuf::from(format!("(built in) {relative}")),
+        }
+    }
+
+    /// The text of the file at `relative`; `None` if there is no such file.
+    fn read(&self, relative: &str) -> Result<Option<String>, LoadError> {
+        match self {
+            Self::Dir(dir) => match fs::read_to_string(dir.join(relative)) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(LoadError::Io {
+                    path: dir.join(relative),
+                    source,
+                }),
+            },
+            Self::BuiltIn(files) => Ok(files
+                .iter()
+                .find(|(path, _)| *path == relative)
+                .map(|(_, text)| (*text).to_owned())),
+        }
+    }
+
+    /// The data files' keys (their paths under `data/`), sorted.
+    fn data_keys(&self) -> Result<Vec<String>, LoadError> {
+        let mut keys = match self {
+            Self::Dir(dir) => {
+                let data_dir = dir.join("data");
+                let mut files = Vec::new();
+                collect_csv(&data_dir, &mut files)?;
+                files.iter().map(|f| relative_key(&data_dir, f)).collect()
+            }
+            Self::BuiltIn(files) => files
+                .iter()
+                .filter_map(|(path, _)| path.strip_prefix("data/"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        };
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+fn load_from(source: &Source<'_>) -> Result<Vec<Series>, LoadError> {
+    let windows_path = source.path("windows.json");
+    let windows_text = source.read("windows.json")?.ok_or_else(|| LoadError::Io {
+        path: windows_path.clone(),
+        source: io::Error::from(io::ErrorKind::NotFound),
+    })?;
     let windows: BTreeMap<String, Vec<(String, String)>> =
         parse_json(&windows_path, &windows_text)?;
 
-    let labels_path = dir.join("labels.json");
-    let labels_text = match fs::read_to_string(&labels_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(LoadError::Io {
-                path: labels_path,
-                source,
-            });
-        }
-    };
+    let labels_path = source.path("labels.json");
+    let labels_text = source.read("labels.json")?;
     let labels: Option<BTreeMap<String, Vec<String>>> = labels_text
         .as_deref()
         .map(|text| parse_json(&labels_path, text))
         .transpose()?;
 
-    let data_dir = dir.join("data");
-    let mut files = Vec::new();
-    collect_csv(&data_dir, &mut files)?;
-    files.sort();
-
-    let mut corpus = Vec::with_capacity(files.len());
-    for file in files {
-        let key = relative_key(&data_dir, &file);
+    let keys = source.data_keys()?;
+    let mut corpus = Vec::with_capacity(keys.len());
+    for key in keys {
         let Some(limits) = windows.get(&key) else {
             return Err(LoadError::Unlabelled {
                 path: windows_path,
                 key,
             });
         };
-        let points = read_csv(&file)?;
+        let file = format!("data/{key}");
+        let csv_path = source.path(&file);
+        let text = source.read(&file)?.ok_or_else(|| LoadError::Io {
+            path: csv_path.clone(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })?;
+        let points = parse_csv(&csv_path, &text)?;
         let json_error =
             |path: &Path, text: &str, needle: &str, message: String| LoadError::Parse {
                 path: path.to_path_buf(),
@@ -366,7 +584,7 @@ pub fn load(dir: impl AsRef<Path>) -> Result<Vec<Series>, LoadError> {
             });
         }
         let mut series = Series::new(key.clone(), points, file_windows).map_err(|e| {
-            // Row problems are caught by `read_csv` with their line; what is left is about
+            // Row problems are caught by `parse_csv` with their line; what is left is about
             // the windows, so point at the offending window in windows.json.
             let needle = match e {
                 SeriesError::WindowReversed { window }
@@ -406,13 +624,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|t| t.and_utc().timestamp_millis())
-}
-
-fn read_text(path: &Path) -> Result<String, LoadError> {
-    fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
@@ -460,10 +671,9 @@ fn relative_key(data_dir: &Path, file: &Path) -> String {
         .join("/")
 }
 
-/// Reads one data file: a `timestamp,value` header, then one row a line (blank lines are
-/// skipped).
-fn read_csv(path: &Path) -> Result<Vec<(i64, f64)>, LoadError> {
-    let text = read_text(path)?;
+/// Parses one data file (`path` names it in errors): a `timestamp,value` header, then one
+/// row a line (blank lines are skipped).
+fn parse_csv(path: &Path, text: &str) -> Result<Vec<(i64, f64)>, LoadError> {
     let error = |line: usize, message: String| LoadError::Parse {
         path: path.to_path_buf(),
         line: Some(line),

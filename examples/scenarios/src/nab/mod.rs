@@ -19,7 +19,9 @@
 //! // (`no_run`: the whole corpus takes a while; `scripts/run --only nab` runs it.)
 //! use scenarios::nab;
 //!
-//! let report = nab::run(nab::corpus_dir())?;
+//! let corpus = nab::load_configured()?; // MESH_NAB_DIR, else the built-in copy
+//! let scores = nab::detect(&corpus, &nab::NabConfig::default());
+//! let report = nab::Scorer::new(nab::CostMatrix::STANDARD).evaluate(&corpus, &scores)?;
 //! println!("NAB standard score {:.1} at threshold {:.4}", report.score, report.threshold);
 //! println!("{report}"); // the per-file breakdown and the totals
 //! # Ok::<(), nab::Error>(())
@@ -33,7 +35,9 @@ pub mod score;
 use std::fmt;
 use std::path::Path;
 
-pub use data::{LoadError, Series, SeriesError, Span, Window, load};
+pub use data::{
+    LoadError, Series, SeriesError, Span, Window, load, load_built_in, load_configured,
+};
 pub use detector::{NabConfig, NabDetector};
 pub use score::{
     CostMatrix, Counts, FileScore, Report, RowWeight, ScoreError, Scorer, ThresholdScore,
@@ -78,15 +82,6 @@ impl From<ScoreError> for Error {
     fn from(e: ScoreError) -> Self {
         Self::Score(e)
     }
-}
-
-/// Where the NAB corpus is: `MESH_NAB_DIR`, or the copy in this repository
-/// (`examples/scenarios/data/nab`, MIT licence, see its `LICENSE.txt`).
-pub fn corpus_dir() -> std::path::PathBuf {
-    std::env::var_os("MESH_NAB_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("data/nab"),
-        std::path::PathBuf::from,
-    )
 }
 
 /// Runs a fresh [`NabDetector`] with `config` over each series, one event at a time, and
@@ -145,6 +140,23 @@ mod tests {
             Ok(corpus) => Some(corpus),
             Err(e) => panic!("the NAB corpus at {CORPUS} does not load: {e}"),
         }
+    }
+
+    /// The copy built into the program is the repository's, file for file.
+    #[test]
+    fn the_built_in_corpus_is_the_repository_copy() -> TestResult {
+        let Some(corpus) = corpus() else {
+            return Ok(());
+        };
+        let built_in = load_built_in()?;
+        assert_eq!(built_in.len(), corpus.len());
+        for (a, b) in built_in.iter().zip(&corpus) {
+            assert_eq!(a.name(), b.name());
+            assert_eq!(a.points(), b.points());
+            assert_eq!(a.windows(), b.windows());
+            assert_eq!(a.label_count(), b.label_count());
+        }
+        Ok(())
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::support::{TestResult, local_mesh};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpus_streamed_through_the_mesh_scores_as_in_memory() -> TestResult {
-    let corpus = nab::load(nab::corpus_dir())?;
+    let corpus = nab::load_configured()?;
     // Every series with a labelled window and a few without, to keep the test short.
     let corpus: Vec<_> = corpus
         .into_iter()
