@@ -42,6 +42,27 @@ pub struct Plan {
     pub products: Vec<ProductPlan>,
     /// Each stream's topic.
     pub topics: Vec<TopicPlan>,
+    /// What the mesh holds for the domain that the contract no longer declares (a removed
+    /// product, a renamed stream's old topic and subject). Applying leaves them as they are.
+    pub undeclared: Vec<Undeclared>,
+}
+
+/// Something the mesh holds for the domain that the contract no longer declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Undeclared {
+    /// A data product in the catalog (with its table and grants).
+    Product {
+        /// `<domain>.<product>`.
+        product: String,
+    },
+    /// A stream's value subject in the registry, and the topic it names.
+    Stream {
+        /// The topic.
+        topic: String,
+        /// Its value subject.
+        subject: String,
+    },
 }
 
 /// A change to a catalog record.
@@ -213,6 +234,20 @@ impl fmt::Display for Plan {
                 "product", p.product, p.change
             )?;
         }
+        for u in &self.undeclared {
+            match u {
+                Undeclared::Product { product } => writeln!(
+                    f,
+                    "  {:<14} {product:<36} not in the contract: stays in the catalog with its table and grants (consumers keep reading it)",
+                    "product"
+                )?,
+                Undeclared::Stream { topic, subject } => writeln!(
+                    f,
+                    "  {:<14} {topic:<36} not in the contract: the topic and subject {subject} stay (a renamed stream's consumers read no new events there)",
+                    "old stream"
+                )?,
+            }
+        }
         for t in &self.topics {
             let state = match &t.state {
                 TopicState::Missing => format!("create with {} partitions", t.declared_partitions),
@@ -332,13 +367,50 @@ pub async fn plan(contract: &Contract, endpoints: &Endpoints) -> Result<Plan> {
     }
 
     let topics = topic_states(contract, endpoints).await;
+    let undeclared = undeclared(&catalog, contract).await?;
     Ok(Plan {
         domain: domain.clone(),
         domain_change,
         subjects,
         products,
         topics,
+        undeclared,
     })
+}
+
+/// The domain's products and stream subjects in the catalog that `contract` does not declare.
+async fn undeclared(catalog: &CatalogClient, contract: &Contract) -> Result<Vec<Undeclared>> {
+    let domain = &contract.domain;
+    let declared_products: Vec<String> = contract
+        .products
+        .iter()
+        .map(|p| mesh_core::ProductId::new(domain, &p.name).to_string())
+        .collect();
+    let declared_subjects: Vec<String> = records::subjects(contract)
+        .into_iter()
+        .map(|(subject, _)| subject.as_str().to_owned())
+        .collect();
+    let mut found = Vec::new();
+    for product in catalog.products().await? {
+        let id = product.id.to_string();
+        if &product.id.domain() == domain && !declared_products.contains(&id) {
+            found.push(Undeclared::Product { product: id });
+        }
+    }
+    let prefix = format!("{domain}.");
+    for subject in catalog.subjects().await? {
+        if let Some(topic) = subject
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix("-value"))
+            && !declared_subjects.contains(&subject)
+        {
+            found.push(Undeclared::Stream {
+                topic: format!("{prefix}{topic}"),
+                subject,
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn changes(fields: &[(&str, &dyn fmt::Debug, &dyn fmt::Debug)]) -> Change {

@@ -158,6 +158,16 @@ impl ProductTables {
                 )
                 .await?;
             info!(product = %self.id(spec), "table created");
+        } else {
+            // A schema change the catalog accepted reaches the table now, not with the
+            // first rows of the new schema: queries see the new columns at once.
+            let added = loaded
+                .table
+                .evolve(Self::arrow_schema(spec)?, &self.commit(spec))
+                .await?;
+            if !added.is_empty() {
+                info!(product = %self.id(spec), columns = ?added, "table gained columns");
+            }
         }
         let (_, registered) = self.register(&loaded).await?;
         loaded.registered = registered;

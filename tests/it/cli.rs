@@ -387,6 +387,62 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
     one_line_with_hint(&apply);
     assert!(apply.stderr.contains("currency"), "{apply:?}");
 
+    // The compatible forms of that change (a default, or nullable) are accepted on both the
+    // stream and the table, and reach the table on apply: a query selects the new columns
+    // at once, null in the rows written before.
+    let text = std::fs::read_to_string(&schema)?.replace(
+        r#"{"name": "currency", "type": "string"},"#,
+        r#"{"name": "currency", "type": "string", "default": "EUR"}, {"name": "channel", "type": ["null", "string"], "default": null},"#,
+    );
+    std::fs::write(&schema, text)?;
+    let accepted = mesh(&dev, &["contract", "diff", manifest], 0)?;
+    assert!(accepted.stdout.contains("compatible"), "{accepted:?}");
+    mesh(&dev, &["contract", "apply", manifest], 0)?;
+    let query = mesh(
+        &dev,
+        &[
+            "--json",
+            "query",
+            "SELECT key, currency, channel FROM payments.latest ORDER BY key",
+        ],
+        0,
+    )?;
+    let rows: Vec<serde_json::Value> = query
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(rows.len(), 2, "{query:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.get("currency").is_none_or(serde_json::Value::is_null)),
+        "rows written before the change hold null: {query:?}"
+    );
+
+    // A contract that renames the stream and the product: the diff names what the mesh
+    // still holds under the old names.
+    let renamed = krate.join("renamed.toml");
+    std::fs::write(
+        &renamed,
+        std::fs::read_to_string(manifest)?
+            .replace(r#"name = "events""#, r#"name = "entries""#)
+            .replace(r#"streams = ["events"]"#, r#"streams = ["entries"]"#)
+            .replace(r#"name = "latest""#, r#"name = "newest""#),
+    )?;
+    let renamed = mesh(
+        &dev,
+        &["contract", "diff", renamed.to_str().ok_or("path")?],
+        0,
+    )?;
+    for expected in [
+        "payments.latest",
+        "not in the contract",
+        "payments.events",
+        "payments.events-value",
+    ] {
+        assert!(renamed.stdout.contains(expected), "{expected}: {renamed:?}");
+    }
+
     // Errors: one line, a hint, an exit code a script can test.
     let unreachable = mesh(
         &dev,

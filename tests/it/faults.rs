@@ -3,6 +3,9 @@
 //! writes. Each test runs real parts (tansu brokers of its own, as `scripts/test` provides
 //! them) and counts: events produced = events stored, no duplicates where exactly-once is
 //! promised. The fault trial (`../shared/reports/fault-trial.md`) found what these guard.
+//!
+//! Tests named `persistent_broker_*` need tansu with SQLite storage, which `scripts/test`
+//! builds from source: it runs them last, once that build is done.
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -285,7 +288,7 @@ async fn a_consumer_survives_its_topic_being_re_created() -> TestResult {
 /// A broker that keeps its data is killed and restarted while a producer publishes 200,000
 /// events with acks=all and idempotence: every event is in the topic exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_killed_mid_publish_loses_and_duplicates_nothing() -> TestResult {
+async fn persistent_broker_killed_mid_publish_loses_and_duplicates_nothing() -> TestResult {
     let Some(mut broker) = Broker::start(Storage::Sqlite).await? else {
         return Ok(());
     };
@@ -394,7 +397,7 @@ async fn an_outage_past_the_delivery_timeout_is_one_clear_error() -> TestResult 
 
 /// The sink keeps exactly-once across a restart of a broker that keeps its data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sink_resumes_exactly_once_across_a_broker_restart() -> TestResult {
+async fn persistent_broker_restart_the_sink_resumes_exactly_once() -> TestResult {
     let Some(mut broker) = Broker::start(Storage::Sqlite).await? else {
         return Ok(());
     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datamesh::catalog::CatalogClient;
+use datamesh::consumer_kit::DomainConsumer;
 use datamesh::mesh_core::apache_avro::types::Value;
 use datamesh::mesh_core::{Contract, Endpoints, ProductId, Subject, TopicName};
 use datamesh::producer_kit::{DomainProducer, Error, Rows};
@@ -62,6 +63,16 @@ pub(crate) fn music_contract(
     domain: &str,
     song_mode: &str,
 ) -> Result<Contract, datamesh::mesh_core::Error> {
+    music_contract_with(dir, domain, song_mode, SONG)
+}
+
+/// [`music_contract`] with another row schema for `songs`.
+pub(crate) fn music_contract_with(
+    dir: &Path,
+    domain: &str,
+    song_mode: &str,
+    song: &str,
+) -> Result<Contract, datamesh::mesh_core::Error> {
     let keys = if song_mode == "merge" {
         "keys = [\"song_id\"]"
     } else {
@@ -88,7 +99,7 @@ pub(crate) fn music_contract(
             streams = ["played"]
             "#
         ),
-        &[("played.avsc", PLAYED), ("song.avsc", SONG)],
+        &[("played.avsc", PLAYED), ("song.avsc", song)],
     )
 }
 
@@ -498,6 +509,140 @@ async fn snapshots_follow_each_write_mode() -> TestResult {
     }
     mesh.shutdown().await?;
     Ok(())
+}
+
+/// [`SONG`] after a change the catalog accepts: a field with a default (the canonical
+/// compatible change) and a nullable one.
+const SONG_V2: &str = r#"{"type":"record","name":"Song","namespace":"mesh.test","fields":[
+  {"name":"song_id","type":"long"},
+  {"name":"title","type":"string"},
+  {"name":"genre","type":"string"},
+  {"name":"label","type":["null","string"],"default":null},
+  {"name":"plays","type":"long","default":0},
+  {"name":"mood","type":["null","string"],"default":null}
+]}"#;
+
+/// An accepted schema change reaches the table in every write mode: applying it (a producer
+/// of the new contract connecting, as `mesh contract apply` does) adds the columns before any
+/// row of the new schema, so a query selects both at once with nulls for rows written
+/// before; a producer of the new contract stores them; a producer built before the change
+/// keeps writing, its rows null in the new columns. python `deltalake` reads it all back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult {
+    let python = crate::support::python();
+    let (mesh, dir) = mesh(None).await?;
+    let catalog = CatalogClient::new(&mesh.endpoints().catalog_url)?;
+    for mode in ["append", "merge", "overwrite"] {
+        let domain = format!("evolve{mode}{}", unique());
+        let (before, after) = (
+            dir.path().join(format!("{mode}-v1")),
+            dir.path().join(format!("{mode}-v2")),
+        );
+        std::fs::create_dir_all(&before)?;
+        std::fs::create_dir_all(&after)?;
+        let old =
+            DomainProducer::connect(music_contract(&before, &domain, mode)?, mesh.endpoints())
+                .await?;
+        old.snapshot("songs", songs_batch(&[(1, "One", "rock")])?)
+            .await?;
+
+        let new = DomainProducer::connect(
+            music_contract_with(&after, &domain, mode, SONG_V2)?,
+            mesh.endpoints(),
+        )
+        .await?;
+        let id: ProductId = format!("{domain}.songs").parse()?;
+        let query = format!("SELECT song_id, plays, mood FROM {id} ORDER BY song_id");
+        let consumer = DomainConsumer::connect(id.domain(), mesh.endpoints()).await?;
+        let data = consumer.static_data();
+        data.open(&id).await?;
+        let rows = format_rows(&data.sql(&query).await?)?;
+        assert_eq!(
+            rows,
+            ["1|null|null"],
+            "{mode}: the applied change is visible at once"
+        );
+
+        new.snapshot(
+            "songs",
+            Rows::Values(vec![Value::Record(vec![
+                ("song_id".into(), Value::Long(2)),
+                ("title".into(), Value::String("Two".into())),
+                ("genre".into(), Value::String("jazz".into())),
+                ("plays".into(), Value::Long(7)),
+                (
+                    "mood".into(),
+                    Value::Union(1, Box::new(Value::String("calm".into()))),
+                ),
+            ])]),
+        )
+        .await?;
+        // The producer built before the change writes on.
+        old.snapshot("songs", songs_batch(&[(3, "Three", "pop")])?)
+            .await?;
+
+        data.open(&id).await?;
+        let rows = format_rows(&data.sql(&query).await?)?;
+        let expected: &[&str] = match mode {
+            "overwrite" => &["3|null|null"],
+            _ => &["1|null|null", "2|7|calm", "3|null|null"],
+        };
+        assert_eq!(rows, expected, "{mode}");
+
+        if let Some(python) = &python {
+            let uri = table_uri(&catalog, &id).await?;
+            let (python, script_uri) = (python.clone(), uri.clone());
+            let out = tokio::task::spawn_blocking(move || {
+                crate::support::run_python(&python, "delta_read.py", &[&script_uri])
+            })
+            .await??;
+            let read: serde_json::Value = serde_json::from_str(&out)?;
+            let seen: Vec<String> = read["rows"]
+                .as_array()
+                .ok_or("no rows")?
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}|{}|{}",
+                        r["song_id"],
+                        r["plays"],
+                        r["mood"].as_str().unwrap_or("null")
+                    )
+                })
+                .collect();
+            assert_eq!(seen, expected, "{mode}: python deltalake");
+        }
+        old.flush(Duration::from_secs(5))?;
+        new.flush(Duration::from_secs(5))?;
+    }
+    mesh.shutdown().await?;
+    Ok(())
+}
+
+/// Rows as `a|b|c` lines, nulls as `null`.
+fn format_rows(
+    batches: &[RecordBatch],
+) -> Result<Vec<String>, deltalake::arrow::error::ArrowError> {
+    use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_null("null");
+    let mut out = Vec::new();
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| c.value(row).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

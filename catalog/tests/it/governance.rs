@@ -367,13 +367,14 @@ async fn a_schema_change_the_table_cannot_take_is_refused(db: Db) -> TestResult 
         .await?;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    // BACKWARD allows a new field with a default, but the table cannot add a non-null column.
-    let with_default = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"},{"name":"title","type":"string"},{"name":"label","type":"string","default":"none"}]}"#;
+    // BACKWARD allows dropping a field (a reader ignores it), but the table's rows must fill
+    // a non-null column, so the stream feeding it cannot drop one.
+    let dropped = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"}]}"#;
     let (status, _, body) = call(
         r,
         "POST",
         "/subjects/songs.released-value/versions",
-        Some(json!({ "schema": with_default })),
+        Some(json!({ "schema": dropped })),
         None,
     )
     .await?;
@@ -388,9 +389,23 @@ async fn a_schema_change_the_table_cannot_take_is_refused(db: Db) -> TestResult 
         "{message}"
     );
     assert!(
-        message.contains("column `label` (string) is added as non-null"),
+        message.contains("column `title` (string, not null) is dropped"),
         "{message}"
     );
+    // A new field with a default, the canonical compatible change, passes both: the table
+    // gains a nullable column that rows written before hold as null.
+    let with_default = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":"string"},{"name":"title","type":"string"},{"name":"label","type":"string","default":"none"}]}"#;
+    for subject in ["songs.released-value", "songs.catalogue-table"] {
+        let (status, _, body) = call(
+            r,
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            Some(json!({ "schema": with_default })),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{subject}: {body}");
+    }
     // Touching the partition column is refused on the table's own subject too.
     let genre_nullable = r#"{"type":"record","name":"Released","fields":[{"name":"song_id","type":"long"},{"name":"genre","type":["null","string"],"default":null},{"name":"title","type":"string"}]}"#;
     let (status, _, body) = call(

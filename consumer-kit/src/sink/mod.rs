@@ -284,8 +284,19 @@ impl Sink {
         let subject = Subject::table(&self.product);
         let registered = catalog.latest_version(&subject).await?;
         let schema = AvroSchema::parse_record(&registered.schema, subject.as_str())?;
-        let table =
+        let mut table =
             ProductTable::load(self.product.clone(), &port.uri, &self.context.endpoints).await?;
+        // A newer row schema than the table's (a change the catalog accepted) adds its
+        // columns before the first batch, so queries see them even while the stream is quiet.
+        let added = table
+            .evolve(
+                mesh_core::arrow::arrow_schema(&schema)?,
+                &Commit::by_sink(&self.context.domain, &topic).with_schema_id(registered.id),
+            )
+            .await?;
+        if !added.is_empty() {
+            info!(product = %self.product, columns = ?added, "table gained columns");
+        }
 
         let kafka = Arc::new(self.client::<StreamConsumer>("mesh-sink")?);
         let partitions = partitions_of(&kafka, &topic).await?;

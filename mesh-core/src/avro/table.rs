@@ -1,7 +1,8 @@
 //! Avro records as table columns, and which schema changes a Delta table can take.
 //!
 //! A data product's table holds rows of an Avro record. Delta can evolve a table's schema
-//! only in some ways: it can add nullable columns, relax a column to nullable and widen
+//! only in some ways: it can add nullable columns (a new Avro field that is nullable or has
+//! a default: rows written before hold null in it), relax a column to nullable and widen
 //! some types, but it cannot drop a column that rows must fill, narrow a type, or touch a
 //! partition column. The registry's compatibility levels know nothing of this, so a schema
 //! change that BACKWARD allows can still break a table; [`evolution`] says why.
@@ -93,6 +94,17 @@ pub struct Column {
     pub data_type: ColumnType,
     /// Whether it may be null (an Avro union with `null`).
     pub nullable: bool,
+    /// Whether the field declares a default: a reader fills it in for data written without
+    /// it, so a table may gain it as a column that rows written before hold as null.
+    pub has_default: bool,
+}
+
+impl Column {
+    /// Whether `self` and `other` hold the same values (type and nullability; a default is
+    /// no property of stored values).
+    fn holds_same_as(&self, other: &Column) -> bool {
+        self.data_type == other.data_type && self.nullable == other.nullable
+    }
 }
 
 /// Why a schema cannot be a table's row schema; each names the field's path.
@@ -188,7 +200,7 @@ pub enum EvolutionProblem {
     },
     /// A non-null column is added.
     #[error(
-        "column `{path}` ({data_type}) is added as non-null: rows already in the table have no value for it; make it nullable (a union with null)"
+        "column `{path}` ({data_type}) is added as non-null: rows already in the table have no value for it; give it a default or make it nullable (a union with null)"
     )]
     AddedRequired {
         /// The column's path.
@@ -369,6 +381,7 @@ impl Columns<'_> {
                         name: field.name.clone(),
                         data_type,
                         nullable,
+                        has_default: field.default.is_some(),
                     });
                 }
                 self.expanding.pop();
@@ -419,11 +432,13 @@ pub fn evolution(
         let old_col = old_by_name.get(partition.as_str());
         let new_col = new_by_name.get(partition.as_str());
         match (old_col, new_col) {
-            (Some(o), Some(n)) if o != n => problems.push(EvolutionProblem::PartitionChanged {
-                column: partition.clone(),
-                from: (*o).clone(),
-                to: (*n).clone(),
-            }),
+            (Some(o), Some(n)) if !o.holds_same_as(n) => {
+                problems.push(EvolutionProblem::PartitionChanged {
+                    column: partition.clone(),
+                    from: (*o).clone(),
+                    to: (*n).clone(),
+                })
+            }
             (Some(_), None) => problems.push(EvolutionProblem::PartitionDropped {
                 column: partition.clone(),
             }),
@@ -472,7 +487,9 @@ fn compare(
         }
     }
     for n in new {
-        if !old_names.contains(n.name.as_str()) && !n.nullable {
+        // A new field with a default is the canonical compatible change: Delta adds its
+        // column as nullable, and rows written before the change hold null in it.
+        if !old_names.contains(n.name.as_str()) && !n.nullable && !n.has_default {
             problems.push(EvolutionProblem::AddedRequired {
                 path: format!("{prefix}{}", n.name),
                 data_type: n.data_type.clone(),
@@ -633,6 +650,26 @@ mod tests {
     }
 
     #[test]
+    fn a_field_added_with_a_default_is_a_column_the_table_can_gain() {
+        // The canonical compatible Avro change: the reader's default fills in old data; in
+        // the table, rows written before hold null in the new column.
+        assert_eq!(
+            problems(&format!(
+                r#"{BASE},{{"name":"device","type":"string","default":"web"}}"#
+            )),
+            Vec::<String>::new()
+        );
+        // Nested too, and a default changes nothing about a partition column.
+        let old = record(
+            r#"{"name":"id","type":"long"},{"name":"where","type":{"type":"record","name":"Where","fields":[{"name":"city","type":"string"}]}}"#,
+        );
+        let new = record(
+            r#"{"name":"id","type":"long","default":0},{"name":"where","type":{"type":"record","name":"Where","fields":[{"name":"city","type":"string"},{"name":"zip","type":"string","default":""}]}}"#,
+        );
+        assert_eq!(evolution(&old, &new, &["id".to_owned()]), Vec::new());
+    }
+
+    #[test]
     fn illegal_evolutions_say_why() {
         let cases = [
             (
@@ -652,7 +689,7 @@ mod tests {
                 "partition column `genre` is dropped",
             ),
             (
-                &format!(r#"{BASE},{{"name":"device","type":"string","default":"web"}}"#),
+                &format!(r#"{BASE},{{"name":"device","type":"string"}}"#),
                 "column `device` (string) is added as non-null",
             ),
             (

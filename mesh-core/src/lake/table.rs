@@ -5,13 +5,15 @@ use std::num::NonZeroU64;
 use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Fields, Schema, SchemaRef};
 use deltalake::arrow::compute::{concat_batches, take};
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::Transaction;
+use deltalake::kernel::engine::arrow_conversion::TryIntoArrow as _;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::optimize::Metrics;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
@@ -312,6 +314,41 @@ impl ProductTable {
         Ok(())
     }
 
+    /// The table's current columns, as Arrow sees them; `None` before it exists.
+    pub fn arrow_schema(&self) -> Result<Option<Schema>> {
+        let Ok(state) = self.table.snapshot() else {
+            return Ok(None);
+        };
+        let schema = state.schema().as_ref().try_into_arrow();
+        Ok(Some(self.delta(schema.map_err(DeltaTableError::from))?))
+    }
+
+    /// Adds the columns of `schema` the table lacks, at the top level or inside a struct, in
+    /// one commit without rows (nothing when it lacks none). They are added as nullable: rows
+    /// written before hold null in them. Returns the added columns' paths.
+    ///
+    /// A schema change the catalog accepted reaches the table this way before any row of the
+    /// new schema is written, so queries see the new columns at once.
+    pub async fn evolve(&mut self, schema: SchemaRef, commit: &Commit) -> Result<Vec<String>> {
+        let Some(current) = self.arrow_schema()? else {
+            return Ok(Vec::new());
+        };
+        let mut added = Vec::new();
+        missing(current.fields(), schema.fields(), "", &mut added);
+        if added.is_empty() {
+            return Ok(added);
+        }
+        let write = self
+            .table
+            .clone()
+            .write(vec![RecordBatch::new_empty(schema)])
+            .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
+            .with_commit_properties(commit.properties());
+        self.table = self.delta(write.await)?;
+        Ok(added)
+    }
+
     /// Appends `batches` in one commit.
     pub async fn append(
         &mut self,
@@ -341,11 +378,37 @@ impl ProductTable {
         partition_by: &[String],
         commit: &Commit,
     ) -> Result<()> {
+        match self
+            .write_once(batches.clone(), mode, partition_by, commit)
+            .await
+        {
+            // Another writer changed the table's schema since this handle was loaded (a
+            // schema change applied while this writer runs): Delta refuses the commit rather
+            // than write against a schema it did not plan with. Nothing was committed; plan
+            // again against the new schema (new columns stay null in these rows).
+            Err(e) if metadata_changed(&e) => {
+                self.update().await?;
+                self.write_once(batches, mode, partition_by, commit).await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_once(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        mode: SaveMode,
+        partition_by: &[String],
+        commit: &Commit,
+    ) -> Result<()> {
         let mut write = self
             .table
             .clone()
             .write(batches)
             .with_save_mode(mode)
+            // Rows of a newer schema add their new columns; rows of an older one (a writer
+            // built before a change) leave them null.
+            .with_schema_mode(SchemaMode::Merge)
             .with_commit_properties(commit.properties());
         if !partition_by.is_empty() {
             write = write.with_partition_columns(partition_by.to_vec());
@@ -390,6 +453,7 @@ impl ProductTable {
             .merge(source, predicate)
             .with_source_alias("source")
             .with_target_alias("target")
+            .with_merge_schema(true)
             .with_commit_properties(commit.properties())
             .when_matched_update(|update| {
                 columns.iter().fold(update, |u, c| {
@@ -528,6 +592,35 @@ pub fn last_per_key(
 }
 
 /// A quoted SQL identifier: Avro field names keep their case.
+/// Whether a write failed because another writer changed the table's metadata (its schema)
+/// after this handle was loaded.
+fn metadata_changed(error: &TableError) -> bool {
+    use deltalake::kernel::transaction::{CommitConflictError, TransactionError};
+    matches!(
+        error.source.as_ref(),
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(CommitConflictError::MetadataChanged),
+        }
+    )
+}
+
+/// The paths of the columns in `wanted` that `held` lacks, looking into structs.
+fn missing(held: &Fields, wanted: &Fields, prefix: &str, out: &mut Vec<String>) {
+    for field in wanted {
+        let path = format!("{prefix}{}", field.name());
+        match held.find(field.name()) {
+            None => out.push(path),
+            Some((_, have)) => {
+                if let (DataType::Struct(have), DataType::Struct(want)) =
+                    (have.data_type(), field.data_type())
+                {
+                    missing(have, want, &format!("{path}."), out);
+                }
+            }
+        }
+    }
+}
+
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
