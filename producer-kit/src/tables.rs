@@ -161,12 +161,12 @@ impl ProductTables {
         } else {
             // A schema change the catalog accepted reaches the table now, not with the
             // first rows of the new schema: queries see the new columns at once.
-            let added = loaded
+            let evolved = loaded
                 .table
                 .evolve(Self::arrow_schema(spec)?, &self.commit(spec))
                 .await?;
-            if !added.is_empty() {
-                info!(product = %self.id(spec), columns = ?added, "table gained columns");
+            if !evolved.is_empty() {
+                info!(product = %self.id(spec), added = ?evolved.added, relaxed = ?evolved.relaxed, "table schema evolved");
             }
         }
         let (_, registered) = self.register(&loaded).await?;

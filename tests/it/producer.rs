@@ -512,10 +512,10 @@ async fn snapshots_follow_each_write_mode() -> TestResult {
 }
 
 /// [`SONG`] after a change the catalog accepts: a field with a default (the canonical
-/// compatible change) and a nullable one.
+/// compatible change), a nullable one, and `title` relaxed to nullable.
 const SONG_V2: &str = r#"{"type":"record","name":"Song","namespace":"mesh.test","fields":[
   {"name":"song_id","type":"long"},
-  {"name":"title","type":"string"},
+  {"name":"title","type":["null","string"],"default":null},
   {"name":"genre","type":"string"},
   {"name":"label","type":["null","string"],"default":null},
   {"name":"plays","type":"long","default":0},
@@ -523,10 +523,11 @@ const SONG_V2: &str = r#"{"type":"record","name":"Song","namespace":"mesh.test",
 ]}"#;
 
 /// An accepted schema change reaches the table in every write mode: applying it (a producer
-/// of the new contract connecting, as `mesh contract apply` does) adds the columns before any
-/// row of the new schema, so a query selects both at once with nulls for rows written
-/// before; a producer of the new contract stores them; a producer built before the change
-/// keeps writing, its rows null in the new columns. python `deltalake` reads it all back.
+/// of the new contract connecting, as `mesh contract apply` does) adds the columns and
+/// relaxes `title` before any row of the new schema, so a query selects the new columns at
+/// once with nulls for rows written before; a producer of the new contract stores them (and
+/// a null title); a producer built before the change keeps writing, its rows null in the new
+/// columns. python `deltalake` reads it all back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult {
     let python = crate::support::python();
@@ -552,14 +553,14 @@ async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult 
         )
         .await?;
         let id: ProductId = format!("{domain}.songs").parse()?;
-        let query = format!("SELECT song_id, plays, mood FROM {id} ORDER BY song_id");
+        let query = format!("SELECT song_id, title, plays, mood FROM {id} ORDER BY song_id");
         let consumer = DomainConsumer::connect(id.domain(), mesh.endpoints()).await?;
         let data = consumer.static_data();
         data.open(&id).await?;
         let rows = format_rows(&data.sql(&query).await?)?;
         assert_eq!(
             rows,
-            ["1|null|null"],
+            ["1|One|null|null"],
             "{mode}: the applied change is visible at once"
         );
 
@@ -567,7 +568,7 @@ async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult 
             "songs",
             Rows::Values(vec![Value::Record(vec![
                 ("song_id".into(), Value::Long(2)),
-                ("title".into(), Value::String("Two".into())),
+                ("title".into(), Value::Union(0, Box::new(Value::Null))),
                 ("genre".into(), Value::String("jazz".into())),
                 ("plays".into(), Value::Long(7)),
                 (
@@ -584,8 +585,8 @@ async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult 
         data.open(&id).await?;
         let rows = format_rows(&data.sql(&query).await?)?;
         let expected: &[&str] = match mode {
-            "overwrite" => &["3|null|null"],
-            _ => &["1|null|null", "2|7|calm", "3|null|null"],
+            "overwrite" => &["3|Three|null|null"],
+            _ => &["1|One|null|null", "2|null|7|calm", "3|Three|null|null"],
         };
         assert_eq!(rows, expected, "{mode}");
 
@@ -602,11 +603,13 @@ async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult 
                 .ok_or("no rows")?
                 .iter()
                 .map(|r| {
+                    let text = |v: &serde_json::Value| v.as_str().unwrap_or("null").to_owned();
                     format!(
-                        "{}|{}|{}",
+                        "{}|{}|{}|{}",
                         r["song_id"],
+                        text(&r["title"]),
                         r["plays"],
-                        r["mood"].as_str().unwrap_or("null")
+                        text(&r["mood"])
                     )
                 })
                 .collect();

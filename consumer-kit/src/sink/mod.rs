@@ -288,14 +288,14 @@ impl Sink {
             ProductTable::load(self.product.clone(), &port.uri, &self.context.endpoints).await?;
         // A newer row schema than the table's (a change the catalog accepted) adds its
         // columns before the first batch, so queries see them even while the stream is quiet.
-        let added = table
+        let evolved = table
             .evolve(
                 mesh_core::arrow::arrow_schema(&schema)?,
                 &Commit::by_sink(&self.context.domain, &topic).with_schema_id(registered.id),
             )
             .await?;
-        if !added.is_empty() {
-            info!(product = %self.product, columns = ?added, "table gained columns");
+        if !evolved.is_empty() {
+            info!(product = %self.product, added = ?evolved.added, relaxed = ?evolved.relaxed, "table schema evolved");
         }
 
         let kafka = Arc::new(self.client::<StreamConsumer>("mesh-sink")?);

@@ -6,6 +6,11 @@
 //!   offsets as application transactions), compacted and vacuumed, and described by the
 //!   statistics the catalog records for a version ([`VersionStats`]). Every failure is a
 //!   [`TableError`] naming the product and the table's URL.
+//! - Schema changes the catalog accepted reach the table: [`ProductTable::evolve`] adds the
+//!   columns a newer row schema has (nullable: rows written before hold null), and every
+//!   write merges schemas, so rows of an older schema (a writer built before the change)
+//!   leave the new columns null. Which changes a table can take at all is
+//!   [`crate::avro::table::evolution`]'s to say, before anything is registered.
 //! - [`compaction`] keeps tables written by many small commits (appending producers, stream
 //!   sinks) at a bounded number of files: one size-tiered policy, run in the background by a
 //!   [`Compactor`] that tracks its work so a writer's shutdown can wait for it.
@@ -47,7 +52,7 @@ mod table;
 pub use compaction::{CompactionPolicy, Compactor};
 pub use local::LocalLake;
 pub use table::{
-    Commit, META_PRODUCER_DOMAIN, META_SCHEMA_ID, META_SINK_DOMAIN, META_SOURCE_TOPIC,
+    Commit, Evolved, META_PRODUCER_DOMAIN, META_SCHEMA_ID, META_SINK_DOMAIN, META_SOURCE_TOPIC,
     MergeKeyError, Merged, ProductTable, TableError, VersionStats, app_id, last_per_key,
 };
 

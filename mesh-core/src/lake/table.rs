@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
@@ -138,6 +139,22 @@ pub struct VersionStats {
     pub committed_at_ms: i64,
 }
 
+/// What [`ProductTable::evolve`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evolved {
+    /// Columns added (paths, `a.b` inside a struct), nullable.
+    pub added: Vec<String>,
+    /// Top-level columns that became nullable.
+    pub relaxed: Vec<String>,
+}
+
+impl Evolved {
+    /// Whether the table was left as it was.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.relaxed.is_empty()
+    }
+}
+
 /// What a merge did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Merged {
@@ -148,7 +165,8 @@ pub struct Merged {
 }
 
 /// A data product's Delta table. Writes go through `&mut self` and replace the handle only
-/// when they commit: after a failed write the handle is the table as it was.
+/// when they commit: after a failed write the handle is the table as it was, or a newer
+/// version of it when another writer's schema change made the write plan again.
 #[derive(Debug, Clone)]
 pub struct ProductTable {
     product: ProductId,
@@ -323,30 +341,54 @@ impl ProductTable {
         Ok(Some(self.delta(schema.map_err(DeltaTableError::from))?))
     }
 
-    /// Adds the columns of `schema` the table lacks, at the top level or inside a struct, in
-    /// one commit without rows (nothing when it lacks none). They are added as nullable: rows
-    /// written before hold null in them. Returns the added columns' paths.
+    /// Brings the table's columns up to `schema`, a newer row schema the catalog accepted:
+    /// adds the columns it lacks, at the top level or inside a struct, in one commit without
+    /// rows (as nullable: rows written before hold null in them), and drops `NOT NULL` from
+    /// top-level columns `schema` makes nullable (one commit each). Commits nothing when the
+    /// table already has every column.
     ///
-    /// A schema change the catalog accepted reaches the table this way before any row of the
-    /// new schema is written, so queries see the new columns at once.
-    pub async fn evolve(&mut self, schema: SchemaRef, commit: &Commit) -> Result<Vec<String>> {
+    /// A schema change reaches the table this way before any row of the new schema is
+    /// written, so queries see the new columns at once. Delta has no operation to relax a
+    /// field inside a struct: such a change reaches the table with the first row that holds
+    /// a null there only if the writer merges it, and is refused by Delta otherwise.
+    pub async fn evolve(&mut self, schema: SchemaRef, commit: &Commit) -> Result<Evolved> {
         let Some(current) = self.arrow_schema()? else {
-            return Ok(Vec::new());
+            return Ok(Evolved::default());
         };
-        let mut added = Vec::new();
-        missing(current.fields(), schema.fields(), "", &mut added);
-        if added.is_empty() {
-            return Ok(added);
+        let mut evolved = Evolved::default();
+        missing(current.fields(), schema.fields(), "", &mut evolved.added);
+        if !evolved.added.is_empty() {
+            let write = self
+                .table
+                .clone()
+                .write(vec![RecordBatch::new_empty(Arc::clone(&schema))])
+                .with_save_mode(SaveMode::Append)
+                .with_schema_mode(SchemaMode::Merge)
+                .with_commit_properties(commit.properties());
+            self.table = self.delta(write.await)?;
         }
-        let write = self
-            .table
-            .clone()
-            .write(vec![RecordBatch::new_empty(schema)])
-            .with_save_mode(SaveMode::Append)
-            .with_schema_mode(SchemaMode::Merge)
-            .with_commit_properties(commit.properties());
-        self.table = self.delta(write.await)?;
-        Ok(added)
+        // Schema merges keep a column's NOT NULL; only this operation drops it.
+        evolved.relaxed = schema
+            .fields()
+            .iter()
+            .filter(|f| {
+                f.is_nullable()
+                    && current
+                        .field_with_name(f.name())
+                        .is_ok_and(|held| !held.is_nullable())
+            })
+            .map(|f| f.name().clone())
+            .collect();
+        for column in &evolved.relaxed {
+            let relax = self
+                .table
+                .clone()
+                .drop_column_not_null()
+                .with_column(column.as_str())
+                .with_commit_properties(commit.properties());
+            self.table = self.delta(relax.await)?;
+        }
+        Ok(evolved)
     }
 
     /// Appends `batches` in one commit.
@@ -386,7 +428,11 @@ impl ProductTable {
             // schema change applied while this writer runs): Delta refuses the commit rather
             // than write against a schema it did not plan with. Nothing was committed; plan
             // again against the new schema (new columns stay null in these rows).
-            Err(e) if metadata_changed(&e) => {
+            //
+            // Only commits without application transactions: a sink's commit that met a
+            // schema change may also have met another sink's commit of the same offsets (Delta
+            // checks the metadata first), and only the sink's own loop tells that apart.
+            Err(e) if metadata_changed(&e) && commit.transactions.is_empty() => {
                 self.update().await?;
                 self.write_once(batches, mode, partition_by, commit).await
             }
@@ -591,7 +637,6 @@ pub fn last_per_key(
         .map_err(arrow)
 }
 
-/// A quoted SQL identifier: Avro field names keep their case.
 /// Whether a write failed because another writer changed the table's metadata (its schema)
 /// after this handle was loaded.
 fn metadata_changed(error: &TableError) -> bool {
@@ -621,6 +666,7 @@ fn missing(held: &Fields, wanted: &Fields, prefix: &str, out: &mut Vec<String>) 
     }
 }
 
+/// A quoted SQL identifier: Avro field names keep their case.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
