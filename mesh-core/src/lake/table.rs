@@ -349,8 +349,7 @@ impl ProductTable {
     ///
     /// A schema change reaches the table this way before any row of the new schema is
     /// written, so queries see the new columns at once. Delta has no operation to relax a
-    /// field inside a struct: such a change reaches the table with the first row that holds
-    /// a null there only if the writer merges it, and is refused by Delta otherwise.
+    /// field inside a struct: rows with a null there are refused until it has one.
     pub async fn evolve(&mut self, schema: SchemaRef, commit: &Commit) -> Result<Evolved> {
         let Some(current) = self.arrow_schema()? else {
             return Ok(Evolved::default());
