@@ -6,7 +6,8 @@
 //! - **Kafka**: an in-process Kafka-protocol broker (librdkafka's mock cluster) on its own
 //!   thread, since the mock is not `Send`;
 //! - **catalog**: the catalog service on SQLite (`<data_dir>/catalog.db`) on an ephemeral
-//!   port of 127.0.0.1, without authentication;
+//!   port of 127.0.0.1, without authentication, or, when a catalog token is configured,
+//!   with that token as its admin token (tokens and grants enforced, as on a shared catalog);
 //! - **lake**: the directory `<data_dir>/lake/`.
 //!
 //! Services that are configured (`MESH_KAFKA_BOOTSTRAP_SERVERS`, `MESH_CATALOG_URL`,
@@ -71,9 +72,20 @@ impl LocalMesh {
             ),
             None => {
                 let database = format!("sqlite://{}", data_dir.join("catalog.db").display());
-                let catalog = EmbeddedCatalog::start(&database).await?;
+                // A token configured for a catalog this mesh starts is that catalog's admin
+                // token: it authenticates and enforces grants like a shared one (`mesh dev
+                // --auth`). Without one, anyone may do anything.
+                let auth = match &config.catalog.token {
+                    Some(token) => Auth::AdminToken(token.clone()),
+                    None => Auth::Disabled,
+                };
+                let catalog = EmbeddedCatalog::start(&database, auth).await?;
                 info!(url = %catalog.url, %database, "embedded catalog started");
-                (catalog.url.clone(), None, Some(catalog))
+                (
+                    catalog.url.clone(),
+                    config.catalog.token.clone().map(Secret::new),
+                    Some(catalog),
+                )
             }
         };
 
@@ -270,8 +282,8 @@ struct EmbeddedCatalog {
 }
 
 impl EmbeddedCatalog {
-    async fn start(database: &str) -> Result<Self> {
-        let catalog = Catalog::open(database, Auth::Disabled).await?;
+    async fn start(database: &str, auth: Auth) -> Result<Self> {
+        let catalog = Catalog::open(database, auth).await?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(catalog::Error::Io)?;

@@ -15,8 +15,8 @@ use crate::model::registry::{
     SchemaById, SubjectVersion,
 };
 use crate::model::{
-    AuditEntry, CreatedToken, DataProduct, Domain, Grant, NewToken, ProductHealth, SchemaId,
-    StreamHead, TableVersion, TokenInfo,
+    AuditEntry, CreatedToken, DataProduct, Domain, Grant, Identity, NewToken, ProductHealth,
+    SchemaId, StreamHead, TableVersion, TokenInfo,
 };
 
 /// A client of one catalog. Cheap to clone: clones share the connection pool.
@@ -314,6 +314,11 @@ impl CatalogClient {
         .await
     }
 
+    /// The live version numbers of `subject`, oldest first.
+    pub async fn versions(&self, subject: &Subject) -> Result<Vec<i64>> {
+        self.get(&["subjects", subject.as_str(), "versions"]).await
+    }
+
     /// Every subject with a live version.
     pub async fn subjects(&self) -> Result<Vec<String>> {
         self.get(&["subjects"]).await
@@ -441,12 +446,18 @@ impl CatalogClient {
             .await
     }
 
-    /// Every token, without secrets (admin only).
+    /// Who this client's token acts as. A catalog older than this route answers 404.
+    pub async fn whoami(&self) -> Result<Identity> {
+        self.get(&["api", "v1", "whoami"]).await
+    }
+
+    /// The tokens this client may see, without secrets: every token for an admin, its own
+    /// domain's for a domain token.
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
         self.get(&["api", "v1", "tokens"]).await
     }
 
-    /// Revokes the token `id` (admin only).
+    /// Revokes the token `id` (an admin any, a domain token its own domain's).
     pub async fn revoke_token(&self, id: &str) -> Result<()> {
         let _: serde_json::Value = self
             .call::<(), _>(Method::DELETE, &["api", "v1", "tokens", id], None)

@@ -26,7 +26,8 @@
 //!   against what the Delta table can take (`mesh_core::avro::table`).
 //! - **Security**: bearer tokens (admin, or one domain), stored as hashes; a domain changes
 //!   only what it owns; table locations need a grant; every mutation is audited in the same
-//!   transaction.
+//!   transaction. `GET /api/v1/whoami` tells a token who it acts for; a domain's token lists
+//!   and revokes its own domain's tokens.
 //! - **Operations**: `/healthz`, `/readyz`, Prometheus `/metrics`, `/openapi.json` generated
 //!   from the route table, graceful shutdown.
 //!
@@ -64,6 +65,7 @@ pub mod server;
 pub use client::CatalogClient;
 pub use error::{Error, Result};
 pub use model::{
-    AuditEntry, CreatedToken, DataProduct, Domain, Grant, NewToken, PartitionOffset, ProductHealth,
-    SchemaId, Sla, StreamHead, StreamLag, StreamPort, TablePort, TableVersion, TokenInfo,
+    AuditEntry, CreatedToken, DataProduct, Domain, Grant, Identity, IdentityKind, NewToken,
+    PartitionOffset, ProductHealth, SchemaId, Sla, StreamHead, StreamLag, StreamPort, TablePort,
+    TableVersion, TokenInfo,
 };

@@ -175,6 +175,35 @@ pub struct NewToken {
     pub description: String,
 }
 
+/// Who a request acts as: what `GET /api/v1/whoami` answers for the token it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+pub struct Identity {
+    /// `dev` (the catalog does not authenticate: anyone may do anything), `admin` or
+    /// `domain`.
+    pub kind: IdentityKind,
+    /// The domain a domain token acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainName>,
+    /// The token's id (`bootstrap` for the admin token the catalog was started with); none
+    /// when the catalog does not authenticate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// What kind of caller an [`Identity`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityKind {
+    /// The catalog does not authenticate (`mesh-catalog serve --dev`, `mesh dev`).
+    Dev,
+    /// An admin token.
+    Admin,
+    /// A token acting for one domain.
+    Domain,
+}
+
 /// A bearer token as the catalog lists it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]

@@ -21,10 +21,25 @@ pub struct DomainConsumer {
 }
 
 impl DomainConsumer {
-    /// A consumer for `domain` on the mesh at `endpoints`. Checks the catalog answers.
+    /// A consumer for `domain` on the mesh at `endpoints`. Checks the catalog answers and,
+    /// on a catalog that authenticates, that the configured token is one it knows and acts
+    /// for `domain` (or is an admin's): grants are checked for the token's domain, so a
+    /// token of another domain would read with that domain's grants under this one's name.
     pub async fn connect(domain: DomainName, endpoints: &Endpoints) -> Result<Self> {
         let catalog = CatalogClient::for_endpoints(endpoints)?;
-        catalog.health().await?;
+        match catalog.whoami().await {
+            Ok(identity) => {
+                if let Some(token_domain) = identity.domain.filter(|d| *d != domain) {
+                    return Err(Error::TokenOfAnotherDomain {
+                        token_domain,
+                        domain,
+                    });
+                }
+            }
+            // A catalog older than `whoami`: that it answers is all there is to check.
+            Err(e) if e.is_not_found() => catalog.health().await?,
+            Err(e) => return Err(e.into()),
+        }
         Ok(Self {
             inner: Arc::new(Context {
                 domain,

@@ -71,6 +71,16 @@ pub enum Error {
         domain: mesh_core::DomainName,
     },
 
+    /// The catalog token belongs to another domain than the one the consumer reads as: a
+    /// consumer reads as the domain its token acts for, and grants are checked for that one.
+    #[error("the catalog token acts for domain {token_domain}, not {domain}")]
+    TokenOfAnotherDomain {
+        /// The domain the token acts for.
+        token_domain: mesh_core::DomainName,
+        /// The domain the consumer was asked to read as.
+        domain: mesh_core::DomainName,
+    },
+
     /// A product has no stream to subscribe to.
     #[error("data product {product} has no stream port")]
     NoStream {

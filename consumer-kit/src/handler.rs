@@ -158,6 +158,12 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (position, reason);
     }
 
+    /// Called when a subscription without dead letters passes over an event it would have
+    /// dead-lettered (see `Subscribe::without_dead_letters`).
+    fn on_skipped(&self, position: &Position, reason: &str) {
+        let _ = (position, reason);
+    }
+
     /// Called after partitions were assigned or revoked (offsets of revoked partitions are
     /// committed before this runs).
     fn on_rebalance(&self, assigned: &[(String, i32)], revoked: &[(String, i32)]) {

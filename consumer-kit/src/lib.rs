@@ -7,7 +7,9 @@
 //!   give a [`Subscribe`]. [`Subscribe::run`] hands decoded events to a [`Handler`] with
 //!   at-least-once delivery: commits only after success, order per partition, partitions in
 //!   parallel up to a bound, retries with backoff, poison messages to the dead-letter topic
-//!   `<domain>.dlq` with their cause, a commit before revocation and a drain on shutdown.
+//!   `<domain>.dlq` with their cause (or, for a subscription that only reads,
+//!   [`Subscribe::without_dead_letters`], reported to the handler and passed over), a commit
+//!   before revocation and a drain on shutdown.
 //!   Payloads are decoded through the registry with a schema cache and, optionally, resolved
 //!   into the schema the consumer was built against ([`Decoder`]).
 //! - **Static data**: [`DomainConsumer::static_data`] opens products as SQL tables named

@@ -19,6 +19,7 @@ struct Inner {
     consumed: AtomicU64,
     handled: AtomicU64,
     dead_lettered: AtomicU64,
+    skipped: AtomicU64,
     decode_errors: AtomicU64,
     /// Per bucket, not cumulative; the last is +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],
@@ -59,6 +60,10 @@ impl ConsumerMetrics {
         self.inner.dead_lettered.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn skipped(&self) {
+        self.inner.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn decode_error(&self) {
         self.inner.decode_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -79,6 +84,7 @@ impl ConsumerMetrics {
         RunSummary {
             handled: self.inner.handled.load(Ordering::Relaxed),
             dead_lettered: self.inner.dead_lettered.load(Ordering::Relaxed),
+            skipped: self.inner.skipped.load(Ordering::Relaxed),
         }
     }
 
@@ -106,6 +112,11 @@ impl ConsumerMetrics {
                 "mesh_consumer_dlq_total",
                 "Messages sent to the dead-letter topic.",
                 &i.dead_lettered,
+            ),
+            (
+                "mesh_consumer_skipped_total",
+                "Messages passed over by subscriptions that write no dead letters.",
+                &i.skipped,
             ),
             (
                 "mesh_consumer_decode_errors_total",

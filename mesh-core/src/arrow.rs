@@ -4,7 +4,7 @@
 //! | Avro | Arrow |
 //! |---|---|
 //! | `boolean`, `int`, `long`, `float`, `double` | `Boolean`, `Int32`, `Int64`, `Float32`, `Float64` |
-//! | `string`, `enum`, `uuid` | `Utf8` (enum symbols and UUIDs as text) |
+//! | `string`, `enum`, `uuid`, `big-decimal` | `Utf8` (enum symbols, UUIDs and big-decimals as text) |
 //! | `bytes`, `fixed`, `duration` | `Binary` |
 //! | `date` | `Date32` |
 //! | `timestamp-millis/micros/nanos` | `Timestamp(Microsecond, "UTC")` (Delta's timestamp) |
@@ -309,6 +309,8 @@ fn build(
                     None => b.append_null(),
                     Some(Value::String(s) | Value::Enum(_, s)) => b.append_value(s),
                     Some(Value::Uuid(u)) => b.append_value(u.hyphenated().to_string()),
+                    // Exponent notation past 15 zeros: the text stays as long as the number.
+                    Some(Value::BigDecimal(d)) => b.append_value(d.to_string()),
                     Some(other) => return Err(wrong(other)),
                 }
             }
@@ -554,6 +556,20 @@ fn read(
                 })
                 .collect()
         }
+        DataType::Utf8 if matches!(schema, Schema::BigDecimal) => {
+            let typed = array.as_string::<i32>();
+            (0..len)
+                .map(|i| {
+                    if !valid(i) {
+                        return Ok(Value::Null);
+                    }
+                    let text = typed.value(i);
+                    text.parse()
+                        .map(Value::BigDecimal)
+                        .map_err(|_| format!("{text:?} is not a big-decimal"))
+                })
+                .collect::<std::result::Result<_, _>>()?
+        }
         DataType::Utf8 => each!(array.as_string::<i32>(), |v| Value::String(v.to_owned())),
         DataType::LargeUtf8 => each!(array.as_string::<i64>(), |v| Value::String(v.to_owned())),
         DataType::Utf8View => each!(array.as_string_view(), |v| Value::String(v.to_owned())),
@@ -562,6 +578,20 @@ fn read(
                 f.size,
                 v.to_vec()
             )),
+            Schema::Duration(_) => {
+                let typed = array.as_binary::<i32>();
+                (0..len)
+                    .map(|i| {
+                        if !valid(i) {
+                            return Ok(Value::Null);
+                        }
+                        let bytes = typed.value(i);
+                        <[u8; 12]>::try_from(bytes)
+                            .map(|b| Value::Duration(apache_avro::Duration::from(b)))
+                            .map_err(|_| format!("a duration has 12 bytes, found {}", bytes.len()))
+                    })
+                    .collect::<std::result::Result<_, _>>()?
+            }
             _ => each!(array.as_binary::<i32>(), |v| Value::Bytes(v.to_vec())),
         },
         DataType::BinaryView => each!(array.as_binary_view(), |v| Value::Bytes(v.to_vec())),

@@ -87,7 +87,8 @@ pub struct KafkaConfig {
 pub struct CatalogConfig {
     /// Base URL of the catalog (it also serves the schema registry API at its root).
     pub url: Option<String>,
-    /// Bearer token for the catalog; redacted in `Debug`.
+    /// Bearer token for the catalog; redacted in `Debug`. When no URL is set and the mesh
+    /// starts the catalog itself, this is that catalog's admin token.
     pub token: Option<String>,
 }
 
@@ -173,7 +174,8 @@ impl MeshConfig {
     /// Like [`MeshConfig::load`], with the environment given as a function (for tests and
     /// for embedding).
     pub fn load_with(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let mut config = match env(CONFIG_FILE_VAR) {
+        // An empty variable is unset, as every other MESH_* one is.
+        let mut config = match env(CONFIG_FILE_VAR).filter(|v| !v.trim().is_empty()) {
             Some(path) => Self::from_file(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
                 Self::from_file(DEFAULT_CONFIG_FILE)?
@@ -285,6 +287,9 @@ mod tests {
         assert!(config.kafka.bootstrap_servers.is_none());
         assert!(config.catalog.url.is_none());
         assert_eq!(config.data_dir(), PathBuf::from(".mesh"));
+        // An empty MESH_CONFIG is unset, like every other variable (it was read as a path).
+        let config = MeshConfig::load_with(|k| (k == CONFIG_FILE_VAR).then(String::new))?;
+        assert!(config.catalog.url.is_none());
         Ok(())
     }
 

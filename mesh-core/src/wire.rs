@@ -119,7 +119,7 @@ pub enum WireError {
         len: usize,
     },
     /// The first byte is not the Confluent magic byte.
-    #[error("wrong magic byte {found:#04x}: not Confluent wire format (expected 0x00)")]
+    #[error("the first byte is {found:#04x}, not the magic byte 0x00")]
     BadMagic {
         /// The byte found.
         found: u8,
@@ -170,7 +170,7 @@ mod tests {
             split(&[7])
                 .unwrap_err()
                 .to_string()
-                .contains("wrong magic byte 0x07")
+                .contains("the first byte is 0x07, not the magic byte")
         );
     }
 }

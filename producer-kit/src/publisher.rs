@@ -90,6 +90,29 @@ impl StreamHandle {
         Ok(payload)
     }
 
+    /// An event checked, framed and keyed, the way its publisher reads events (`encode`
+    /// writes its Avro body, `key_of` finds the contract's key field in it).
+    fn encoded<E: ?Sized>(
+        &self,
+        event: &E,
+        encode: impl FnOnce(&AvroSchema, &E, &mut Vec<u8>) -> Result<(), ValidationError>,
+        key_of: impl FnOnce(&E, &str) -> Option<String>,
+    ) -> Result<Encoded> {
+        let payload = self.frame(|schema, out| encode(schema, event, out))?;
+        let key = self.key_field.as_deref().and_then(|f| key_of(event, f));
+        Ok(Encoded {
+            key,
+            payload,
+            traceparent: None,
+        })
+    }
+
+    /// Sends one encoded event and waits for its acknowledgement.
+    async fn send_one(&self, event: Encoded) -> Result<Delivery> {
+        let mut done = self.send_encoded(vec![event]).await?;
+        done.pop().ok_or(Error::Closed)
+    }
+
     /// Sends encoded events and waits for every acknowledgement.
     async fn send_encoded(&self, events: Vec<Encoded>) -> Result<Vec<Delivery>> {
         let domain = self.sender.domain();
@@ -238,17 +261,11 @@ impl<T: Serialize> Publisher<T> {
     }
 
     fn encoded(&self, event: &T) -> Result<Encoded> {
-        let payload = self.encode(event)?;
-        let key = self
-            .handle
-            .key_field
-            .as_deref()
-            .and_then(|f| key_of_serde(event, f));
-        Ok(Encoded {
-            key,
-            payload,
-            traceparent: None,
-        })
+        self.handle.encoded(
+            event,
+            |schema, event, out| schema.encode_serde_into(event, out),
+            key_of_serde,
+        )
     }
 
     /// Checks, encodes and sends one event; resolves when the broker acknowledged it.
@@ -257,9 +274,7 @@ impl<T: Serialize> Publisher<T> {
     /// it; it may still be delivered.
     #[instrument(skip_all, fields(topic = %self.handle.topic))]
     pub async fn send(&self, event: &T) -> Result<Delivery> {
-        let encoded = self.encoded(event)?;
-        let mut done = self.handle.send_encoded(vec![encoded]).await?;
-        done.pop().ok_or(Error::Closed)
+        self.handle.send_one(self.encoded(event)?).await
     }
 
     /// Like [`Publisher::send`], passing on a W3C trace context (`traceparent` header) so
@@ -267,8 +282,7 @@ impl<T: Serialize> Publisher<T> {
     pub async fn send_traced(&self, event: &T, traceparent: &str) -> Result<Delivery> {
         let mut encoded = self.encoded(event)?;
         encoded.traceparent = Some(traceparent.to_owned());
-        let mut done = self.handle.send_encoded(vec![encoded]).await?;
-        done.pop().ok_or(Error::Closed)
+        self.handle.send_one(encoded).await
     }
 
     /// Checks every event, then sends them all and resolves when every one was
@@ -326,25 +340,17 @@ impl DynPublisher {
     }
 
     fn encoded(&self, event: &Value) -> Result<Encoded> {
-        let payload = self.encode(event)?;
-        let key = self
-            .handle
-            .key_field
-            .as_deref()
-            .and_then(|f| key_of_value(event, f));
-        Ok(Encoded {
-            key,
-            payload,
-            traceparent: None,
-        })
+        self.handle.encoded(
+            event,
+            |schema, event, out| schema.encode_into(event, out),
+            key_of_value,
+        )
     }
 
     /// Checks, encodes and sends one event; resolves when the broker acknowledged it.
     #[instrument(skip_all, fields(topic = %self.handle.topic))]
     pub async fn send(&self, event: &Value) -> Result<Delivery> {
-        let encoded = self.encoded(event)?;
-        let mut done = self.handle.send_encoded(vec![encoded]).await?;
-        done.pop().ok_or(Error::Closed)
+        self.handle.send_one(self.encoded(event)?).await
     }
 
     /// Checks every event, then sends them all; if any is refused, none is sent.

@@ -7,8 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use datamesh::mesh_core::{Contract, Endpoints, MeshConfig};
+use datamesh::consumer_kit::{
+    CancellationToken, DomainConsumer, Event as ConsumedEvent, Handler, HandlerError,
+    dead_letter_topic,
+};
+use datamesh::mesh_core::apache_avro::types::Value;
+use datamesh::mesh_core::{Contract, DomainName, Endpoints, MeshConfig, TopicName};
 use datamesh::producer_kit::DomainProducer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 
 use crate::support::TestResult;
@@ -82,10 +89,18 @@ pub(crate) struct Dev {
 
 impl Dev {
     pub(crate) fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::start_with(&[])
+    }
+
+    /// `mesh dev` with more arguments (`--auth`).
+    pub(crate) fn start_with(
+        extra: &[&str],
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(MESH)
             .args(["dev", "--json", "--data-dir"])
             .arg(dir.path().join("dev"))
+            .args(extra)
             .env_remove("MESH_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -109,6 +124,7 @@ impl Dev {
         command
             .args(args)
             .env("MESH_CONFIG", &self.config)
+            .env_remove("MESH_CATALOG_TOKEN")
             .env_remove("MESH_KAFKA_BOOTSTRAP_SERVERS")
             .env_remove("MESH_CATALOG_URL")
             .env_remove("MESH_LAKE_URL");
@@ -187,6 +203,7 @@ fn every_command_has_help_and_usage_errors_exit_2() -> TestResult {
         &["tail"],
         &["sink"],
         &["query"],
+        &["completions"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -214,6 +231,47 @@ fn every_command_has_help_and_usage_errors_exit_2() -> TestResult {
     bad_name.args(["catalog", "grant", "Not.A.Product", "x"]);
     let output = run(bad_name, Duration::from_secs(30))?;
     assert_eq!(output.code, Some(2), "{output:?}");
+    // Completion scripts for the shells, one that bash itself parses.
+    for shell in ["bash", "zsh", "fish"] {
+        let mut command = Command::new(MESH);
+        command.args(["completions", shell]);
+        let output = run(command, Duration::from_secs(30))?;
+        assert_eq!(output.code, Some(0), "{shell}: {output:?}");
+        assert!(output.stdout.contains("tail"), "{shell}: {output:?}");
+    }
+    let script = tempfile::NamedTempFile::new()?;
+    std::fs::write(script.path(), {
+        let mut command = Command::new(MESH);
+        command.args(["completions", "bash"]);
+        run(command, Duration::from_secs(30))?.stdout
+    })?;
+    let parsed = Command::new("bash").arg("-n").arg(script.path()).status()?;
+    assert!(parsed.success(), "bash -n refuses the completion script");
+    // With --json, a usage error is the same JSON object as every other failure.
+    for args in [
+        &["--json", "tail"][..],
+        &["tail", "--json", "--no-such-flag", "a.b"][..],
+        &["--json", "contract"][..],
+        &["--json", "catalog", "grant", "Not.A.Product", "x"][..],
+    ] {
+        let mut command = Command::new(MESH);
+        command.args(args);
+        let output = run(command, Duration::from_secs(30))?;
+        assert_eq!(output.code, Some(2), "mesh {args:?}: {output:?}");
+        assert_eq!(
+            output.stderr.lines().count(),
+            1,
+            "mesh {args:?}: {output:?}"
+        );
+        let error: serde_json::Value = serde_json::from_str(&output.stderr)
+            .map_err(|e| format!("mesh {args:?}: {e}: {output:?}"))?;
+        assert_eq!(error["exit_code"], 2, "{error}");
+        assert!(
+            error["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{error}"
+        );
+        assert!(error["hint"].as_str().is_some(), "{error}");
+    }
     Ok(())
 }
 
@@ -364,6 +422,8 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
     let health = mesh(&dev, &["--json", "catalog", "health", "payments.latest"], 0)?;
     let health: serde_json::Value = serde_json::from_str(&health.stdout)?;
     assert_eq!(health["product"], "payments.latest");
+    let health = mesh(&dev, &["catalog", "health", "payments.latest"], 0)?;
+    assert!(health.stdout.starts_with("payments.latest: "), "{health:?}");
     let product = mesh(&dev, &["catalog", "product", "payments.latest"], 0)?;
     assert!(product.stdout.contains("version"), "{product:?}");
 
@@ -620,5 +680,270 @@ fn a_second_mesh_dev_on_the_same_folder_refuses() -> TestResult {
         "the first one's files are still there"
     );
     mesh(&dev, &["catalog", "domains"], 0)?;
+    Ok(())
+}
+
+/// `mesh dev --auth` enforces tokens and grants, so a team rehearses them before the shared
+/// catalog: the CLI acts as the token's domain, refuses a `--domain` its token does not act
+/// for, says whether a token is missing, unknown or lacks a right, and a domain sees who it
+/// is, its own tokens and its subjects' versions.
+#[test]
+fn mesh_dev_with_auth_rehearses_tokens_and_grants() -> TestResult {
+    let dev = Dev::start_with(&["--auth"])?;
+    let admin = dev.endpoints["admin_token"]
+        .as_str()
+        .ok_or("no admin token")?
+        .to_owned();
+    let kept = std::fs::read_to_string(dev.config().with_file_name("admin-token"))?;
+    assert_eq!(kept.trim(), admin);
+    let as_token = |token: &str, args: &[&str], expect: i32| {
+        let mut command = dev.mesh(args);
+        command.env("MESH_CATALOG_TOKEN", token);
+        let output = run(command, Duration::from_secs(90))?;
+        if output.code == Some(expect) {
+            Ok(output)
+        } else {
+            Err::<_, Box<dyn std::error::Error + Send + Sync>>(
+                format!(
+                    "mesh {} (expected exit {expect}): {output:?}",
+                    args.join(" ")
+                )
+                .into(),
+            )
+        }
+    };
+
+    // Without a token, and with one the catalog does not know: exit 3, and which it is.
+    let missing = mesh(&dev, &["catalog", "products"], 3)?;
+    one_line_with_hint(&missing);
+    assert!(
+        missing.stderr.contains("needs a bearer token"),
+        "{missing:?}"
+    );
+    let unknown = as_token("nonsense", &["catalog", "products"], 3)?;
+    assert!(
+        unknown.stderr.contains("not one this catalog knows"),
+        "{unknown:?}"
+    );
+
+    // The admin gives each domain a token.
+    let who = as_token(&admin, &["--json", "catalog", "whoami"], 0)?;
+    let who: serde_json::Value = serde_json::from_str(&who.stdout)?;
+    assert_eq!(who["kind"], "admin", "{who}");
+    for domain in ["payments", "audit"] {
+        as_token(
+            &admin,
+            &["catalog", "register-domain", domain, "--owner", "team"],
+            0,
+        )?;
+    }
+    let mut tokens = std::collections::HashMap::new();
+    for domain in ["payments", "audit"] {
+        let created = as_token(&admin, &["--json", "catalog", "token", "create", domain], 0)?;
+        let created: serde_json::Value = serde_json::from_str(&created.stdout)?;
+        tokens.insert(
+            domain,
+            created["token"].as_str().ok_or("no secret")?.to_owned(),
+        );
+    }
+    let (payments, audit) = (&tokens["payments"], &tokens["audit"]);
+
+    // Payments applies its contract with its own token.
+    let work = tempfile::tempdir()?;
+    let krate = work.path().join("payments-producer");
+    mesh(
+        &dev,
+        &[
+            "new",
+            "producer",
+            "payments",
+            "--dir",
+            krate.to_str().ok_or("path")?,
+        ],
+        0,
+    )?;
+    let manifest = krate.join("contract.toml");
+    let manifest = manifest.to_str().ok_or("path")?;
+    as_token(payments, &["contract", "apply", manifest], 0)?;
+
+    // Audit is who its token says, sees only its own tokens, and reads as audit.
+    let me = as_token(audit, &["catalog", "whoami"], 0)?;
+    assert!(me.stdout.starts_with("domain audit (token "), "{me:?}");
+    let own = as_token(audit, &["--json", "catalog", "token", "list"], 0)?;
+    let own: serde_json::Value = serde_json::from_str(&own.stdout)?;
+    let own = own.as_array().ok_or("no list")?;
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["domain"], "audit");
+    let query = ["query", "SELECT * FROM payments.latest"];
+    let denied = as_token(audit, &query, 3)?;
+    one_line_with_hint(&denied);
+    assert!(
+        denied.stderr.contains("domain audit holds no grant"),
+        "{denied:?}"
+    );
+    let posing = as_token(
+        audit,
+        &[
+            "query",
+            "--domain",
+            "payments",
+            "SELECT * FROM payments.latest",
+        ],
+        3,
+    )?;
+    assert!(
+        posing
+            .stderr
+            .contains("the catalog token acts for domain audit, not payments"),
+        "{posing:?}"
+    );
+    // A right that is missing is named, with the token's domain, and the hint is not "send
+    // a token".
+    let not_owner = as_token(audit, &["catalog", "grant", "payments.latest", "audit"], 3)?;
+    assert!(
+        not_owner.stderr.contains("belongs to domain 'payments'")
+            && not_owner.stderr.contains("mesh catalog whoami"),
+        "{not_owner:?}"
+    );
+    let not_admin = as_token(audit, &["catalog", "token", "create", "audit"], 3)?;
+    assert!(
+        not_admin.stderr.contains("acts for domain 'audit'"),
+        "{not_admin:?}"
+    );
+
+    // The owner grants; audit reads.
+    as_token(
+        payments,
+        &["catalog", "grant", "payments.latest", "audit"],
+        0,
+    )?;
+    as_token(audit, &query, 0)?;
+
+    // The registered versions of a domain's subjects.
+    let subjects = as_token(
+        audit,
+        &["--json", "catalog", "subjects", "--domain", "payments"],
+        0,
+    )?;
+    let subjects: serde_json::Value = serde_json::from_str(&subjects.stdout)?;
+    let names: Vec<&str> = subjects
+        .as_array()
+        .ok_or("no list")?
+        .iter()
+        .filter_map(|s| s["subject"].as_str())
+        .collect();
+    assert!(names.contains(&"payments.events-value"), "{subjects}");
+    assert!(
+        names.iter().all(|n| n.starts_with("payments.")),
+        "{subjects}"
+    );
+    let versions = as_token(audit, &["catalog", "versions", "payments.events-value"], 0)?;
+    assert!(versions.stdout.contains("event_id"), "{versions:?}");
+    Ok(())
+}
+
+/// Takes every event and does nothing with it.
+struct Ignore;
+
+impl Handler for Ignore {
+    type Value = Value;
+
+    async fn handle(&self, _event: ConsumedEvent<Value>) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// On `mesh dev`'s broker (librdkafka's mock cluster, which has no admin API) a consumer's
+/// dead-letter path works: it used to wait a minute for the admin API and die. `mesh tail`
+/// only reads: it says on stderr what it passed over, writes no dead letter, and stops at
+/// once on Ctrl-C.
+#[test]
+fn on_mesh_dev_consumers_dead_letter_and_tail_only_reads() -> TestResult {
+    let dev = Dev::start()?;
+    let endpoints = dev.endpoints()?;
+    let topic: TopicName = "scratch.raw".parse()?;
+    let consumer_dlq = tokio::runtime::Runtime::new()?.block_on(async {
+        let raw: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &endpoints.kafka.bootstrap_servers)
+            .create()?;
+        raw.send(
+            FutureRecord::<(), _>::to(topic.as_str()).payload(b"not avro".as_slice()),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+        let consumer = DomainConsumer::connect(DomainName::new("audit")?, &endpoints).await?;
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(
+            consumer
+                .subscribe(vec![topic.clone()])
+                .run(Ignore, shutdown.clone()),
+        );
+        let metrics = consumer.metrics().clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metrics.summary().dead_lettered == 0 {
+            if Instant::now() > deadline || run.is_finished() {
+                return Err("the consumer did not dead-letter the message".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        let summary = run.await??;
+        assert_eq!((summary.handled, summary.dead_lettered), (0, 1));
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(dead_letter_topic(&consumer))
+    })?;
+
+    let mut tail = dev
+        .mesh(&["tail", topic.as_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = tail.stderr.take().ok_or("no stderr")?;
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let line = said.recv_timeout(Duration::from_secs(30));
+    Command::new("kill")
+        .arg("-INT")
+        .arg(tail.id().to_string())
+        .status()?;
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = tail.try_wait()? {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(5) {
+            let _ = tail.kill();
+            return Err("mesh tail ignored Ctrl-C".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let line = line?;
+    // The mock cluster gives a topic several partitions: the message is at offset 0 of one.
+    assert!(
+        line.starts_with("mesh: skipped the message at scratch.raw[")
+            && line.contains("]@0: not Confluent wire format: the first byte is 0x6e"),
+        "{line}"
+    );
+    assert!(status.success(), "{status:?}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "mesh tail took {:?} to stop",
+        stopped.elapsed()
+    );
+
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &endpoints.kafka.bootstrap_servers)
+        .create()?;
+    let metadata = client.fetch_metadata(None, Duration::from_secs(10))?;
+    let topics: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    assert!(topics.contains(&consumer_dlq.as_str()), "{topics:?}");
+    assert!(
+        !topics.iter().any(|t| t.starts_with("mesh-cli")),
+        "mesh tail wrote a dead letter: {topics:?}"
+    );
     Ok(())
 }

@@ -50,12 +50,11 @@ impl Principal {
     }
 
     pub(crate) fn require_admin(&self, what: &str) -> ApiResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "Only an admin token may {what}."
-            )))
+        match self {
+            Self::Dev | Self::Admin { .. } => Ok(()),
+            Self::Domain { domain, .. } => Err(ApiError::forbidden(format!(
+                "Only an admin token may {what}; the token sent acts for domain '{domain}'."
+            ))),
         }
     }
 
@@ -152,7 +151,10 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(p);
         }
         None if public(request.uri().path()) => {}
-        None => return ApiError::unauthorized().into_response(),
+        None => {
+            let sent = request.headers().contains_key(header::AUTHORIZATION);
+            return ApiError::unauthorized(sent).into_response();
+        }
     }
     next.run(request).await
 }

@@ -153,12 +153,17 @@ impl ApiError {
         )
     }
 
-    /// 401: no valid bearer token.
-    pub(crate) fn unauthorized() -> Self {
+    /// 401: no bearer token, or one the catalog does not know; the message says which, so a
+    /// caller knows whether to send a token or to get a new one.
+    pub(crate) fn unauthorized(token_sent: bool) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             40101,
-            "A valid bearer token is required for this request.",
+            if token_sent {
+                "The bearer token is not one this catalog knows: revoked, mistyped, or issued by another catalog."
+            } else {
+                "This request needs a bearer token (Authorization: Bearer <token>)."
+            },
         )
     }
 }

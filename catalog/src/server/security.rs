@@ -1,4 +1,5 @@
-//! Tokens and the audit log, under `/api/v1`: admin only.
+//! Who the caller is, tokens and the audit log, under `/api/v1`. Any token may ask who it
+//! is; a domain token lists and revokes its own domain's tokens; the rest is for admins.
 
 use std::collections::HashMap;
 
@@ -13,15 +14,24 @@ use super::error::{ApiError, ApiResult};
 use super::openapi::{Api, Doc};
 use super::store::Audit;
 use super::{Catalog, JsonBody, reply};
-use crate::model::{AuditEntry, CreatedToken, NewToken, TokenInfo};
+use crate::model::{AuditEntry, CreatedToken, Identity, IdentityKind, NewToken, TokenInfo};
 
 pub(super) fn routes() -> Api {
     const TAG: &str = "security";
     Api::new()
         .get(
+            "/whoami",
+            whoami,
+            Doc::new(TAG, "Who the request's token acts as").answers::<Identity>(),
+        )
+        .get(
             "/tokens",
             list_tokens,
-            Doc::new(TAG, "List tokens (admin)").answers::<Vec<TokenInfo>>(),
+            Doc::new(
+                TAG,
+                "List tokens (admin: all; a domain token: its domain's)",
+            )
+            .answers::<Vec<TokenInfo>>(),
         )
         .post(
             "/tokens",
@@ -43,7 +53,7 @@ pub(super) fn routes() -> Api {
         .delete(
             "/tokens/{id}",
             revoke_token,
-            Doc::new(TAG, "Revoke a token (admin)"),
+            Doc::new(TAG, "Revoke a token (admin, or a token of the same domain)"),
         )
         .get(
             "/audit",
@@ -90,12 +100,47 @@ async fn create_token(
     Ok(reply(StatusCode::CREATED, &CreatedToken { info, token }))
 }
 
+async fn whoami(Extension(principal): Extension<Principal>) -> ApiResult<Response> {
+    let identity = match principal {
+        Principal::Dev => Identity {
+            kind: IdentityKind::Dev,
+            domain: None,
+            token: None,
+        },
+        Principal::Admin { token } => Identity {
+            kind: IdentityKind::Admin,
+            domain: None,
+            token: Some(token),
+        },
+        Principal::Domain { domain, token } => Identity {
+            kind: IdentityKind::Domain,
+            domain: Some(domain),
+            token: Some(token),
+        },
+    };
+    Ok(reply(StatusCode::OK, &identity))
+}
+
+/// The tokens the caller may see: all for an admin, its own domain's for a domain token.
+async fn visible_tokens(catalog: &Catalog, principal: &Principal) -> ApiResult<Vec<TokenInfo>> {
+    let tokens = catalog.store().tokens().await?;
+    Ok(match principal {
+        Principal::Domain { domain, .. } => tokens
+            .into_iter()
+            .filter(|t| t.domain.as_ref() == Some(domain))
+            .collect(),
+        Principal::Dev | Principal::Admin { .. } => tokens,
+    })
+}
+
 async fn list_tokens(
     State(catalog): State<Catalog>,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<Response> {
-    principal.require_admin("list tokens")?;
-    Ok(reply(StatusCode::OK, &catalog.store().tokens().await?))
+    Ok(reply(
+        StatusCode::OK,
+        &visible_tokens(&catalog, &principal).await?,
+    ))
 }
 
 async fn revoke_token(
@@ -103,7 +148,17 @@ async fn revoke_token(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    principal.require_admin("revoke tokens")?;
+    if !principal.is_admin() {
+        // A domain may revoke its own tokens (a leaked CI token, say), never another's; to it
+        // another domain's token does not exist.
+        let own = visible_tokens(&catalog, &principal).await?;
+        if !own.iter().any(|t| t.id == id && !t.revoked) {
+            return Err(ApiError::not_found(
+                40414,
+                format!("No live token of your domain has id '{id}'."),
+            ));
+        }
+    }
     let actor = principal.actor();
     let audit = Audit {
         actor: &actor,

@@ -11,6 +11,7 @@ on_every_backend!(
     domains_change_only_what_they_own,
     table_locations_need_a_grant,
     every_mutation_is_audited,
+    a_token_learns_who_it_is_and_sees_its_domains_tokens,
 );
 
 const ADMIN: &str = "let-me-in";
@@ -41,7 +42,11 @@ async fn every_request_needs_a_token_except_the_probes(db: Db) -> TestResult {
         ("GET", "/api/v1/products"),
         ("PUT", "/api/v1/domains/x"),
     ] {
-        for bad in [None, Some("wrong")] {
+        // The answer says whether a token is missing or not known: send one, or get another.
+        for (bad, says) in [
+            (None, "needs a bearer token"),
+            (Some("wrong"), "not one this catalog knows"),
+        ] {
             let (status, _, body) = call(
                 r,
                 method,
@@ -55,6 +60,8 @@ async fn every_request_needs_a_token_except_the_probes(db: Db) -> TestResult {
                 (StatusCode::UNAUTHORIZED, Some(40101)),
                 "{path}"
             );
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{path}: {body}");
         }
     }
     for path in ["/healthz", "/readyz", "/metrics"] {
@@ -343,5 +350,88 @@ async fn every_mutation_is_audited(db: Db) -> TestResult {
         assert_eq!(actor, eactor);
     }
     assert!(log[0]["at_ms"].as_i64().is_some_and(|t| t > 0));
+    Ok(())
+}
+
+async fn a_token_learns_who_it_is_and_sees_its_domains_tokens(db: Db) -> TestResult {
+    let Some(t) = catalog(db, Auth::AdminToken(ADMIN.into())).await? else {
+        return Ok(());
+    };
+    let r = &t.router;
+    let songs = token(r, Some("songs")).await?;
+    let songs_ci = token(r, Some("songs")).await?;
+    let users = token(r, Some("users")).await?;
+
+    let (status, _, me) = call(r, "GET", "/api/v1/whoami", None, Some(&songs)).await?;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (&me["kind"], &me["domain"]),
+        (&json!("domain"), &json!("songs"))
+    );
+    let (_, _, admin) = call(r, "GET", "/api/v1/whoami", None, Some(ADMIN)).await?;
+    assert_eq!(admin, json!({ "kind": "admin", "token": "bootstrap" }));
+    let (status, _, _) = call(r, "GET", "/api/v1/whoami", None, None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A domain lists its own tokens only, and may revoke them, never another domain's.
+    let (status, _, listed) = call(r, "GET", "/api/v1/tokens", None, Some(&songs)).await?;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed = listed.as_array().ok_or("no list")?;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|t| t["domain"] == "songs"), "{listed:?}");
+    let (_, _, all) = call(r, "GET", "/api/v1/tokens", None, Some(ADMIN)).await?;
+    let users_id = all
+        .as_array()
+        .ok_or("no list")?
+        .iter()
+        .find(|t| t["domain"] == "users")
+        .and_then(|t| t["id"].as_str())
+        .ok_or("no users token")?
+        .to_owned();
+    let (status, _, _) = call(
+        r,
+        "DELETE",
+        &format!("/api/v1/tokens/{users_id}"),
+        None,
+        Some(&songs),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(r, "GET", "/subjects", None, Some(&users)).await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the other domain's token still works"
+    );
+    let (_, _, me_ci) = call(r, "GET", "/api/v1/whoami", None, Some(&songs_ci)).await?;
+    let ci_id = me_ci["token"].as_str().ok_or("no id")?.to_owned();
+    let (status, _, _) = call(
+        r,
+        "DELETE",
+        &format!("/api/v1/tokens/{ci_id}"),
+        None,
+        Some(&songs),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(r, "GET", "/subjects", None, Some(&songs_ci)).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // What a domain token may not do says which token it is.
+    let (status, _, refused) = call(
+        r,
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({ "domain": "songs" })),
+        Some(&songs),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("acts for domain 'songs'")),
+        "{refused}"
+    );
     Ok(())
 }

@@ -279,7 +279,10 @@ impl Sink {
             .clone()
             .or(port.source_topic.clone())
             .ok_or_else(|| {
-                self.fail("no source stream: set the table port's source_topic or call with_topic")
+                self.fail(
+                    "it has no source stream: declare one in the product's contract entry \
+                     (`source = \"<stream>\"`) and apply it, or give the sink a topic",
+                )
             })?;
         let subject = Subject::table(&self.product);
         let registered = catalog.latest_version(&subject).await?;

@@ -67,6 +67,7 @@ pub struct Subscribe {
     retries: u32,
     backoff: Duration,
     commit_interval: Duration,
+    dead_letters: bool,
 }
 
 /// What a finished [`Subscribe::run`] did.
@@ -76,6 +77,9 @@ pub struct RunSummary {
     pub handled: u64,
     /// Events (or undecodable messages) sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Events (or undecodable messages) passed over by a subscription without a dead-letter
+    /// topic ([`Subscribe::without_dead_letters`]).
+    pub skipped: u64,
 }
 
 impl Subscribe {
@@ -90,6 +94,7 @@ impl Subscribe {
             retries: 3,
             backoff: Duration::from_millis(100),
             commit_interval: Duration::from_secs(1),
+            dead_letters: true,
         }
     }
 
@@ -124,6 +129,15 @@ impl Subscribe {
     pub fn with_retries(mut self, retries: u32, first_backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = first_backoff;
+        self
+    }
+
+    /// Writes nothing anywhere: an undecodable message, or an event the handler refuses,
+    /// is reported to the handler ([`Handler::on_skipped`]) and
+    /// passed over instead of going to the dead-letter topic. For tools that only read (`mesh
+    /// tail`), and consumers of a broker where they may not write. Default: dead letters on.
+    pub fn without_dead_letters(mut self) -> Self {
+        self.dead_letters = false;
         self
     }
 

@@ -39,9 +39,12 @@ pub(super) async fn run<H: Handler>(
     let rebalances = Arc::clone(&context.rebalances);
     let live = Arc::clone(&context.live);
     let kafka = subscribe.consumer(context)?;
-    let dead_letters = DeadLetters::open(&subscribe.context)
-        .await?
-        .with_shutdown(shutdown.clone());
+    let dead_letters = if subscribe.dead_letters {
+        let dead_letters = DeadLetters::open(&subscribe.context).await?;
+        Some(dead_letters.with_shutdown(shutdown.clone()))
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         handler,
         decoder: subscribe.decoder(),
@@ -154,7 +157,8 @@ pub(super) async fn run<H: Handler>(
 struct Shared<H: Handler> {
     handler: H,
     decoder: Decoder,
-    dead_letters: DeadLetters,
+    /// `None` for a subscription that only reads: what would go there is skipped.
+    dead_letters: Option<DeadLetters>,
     done: Done,
     permits: Semaphore,
     retries: u32,
@@ -301,7 +305,13 @@ impl<H: Handler> Shared<H> {
         reason: &str,
         cause: &str,
     ) -> Result<()> {
-        self.dead_letters.send(message, reason, cause).await?;
+        let Some(dead_letters) = &self.dead_letters else {
+            self.metrics.skipped();
+            self.handler.on_skipped(at, reason);
+            warn!(%at, cause, reason, "event skipped (the subscription writes no dead letters)");
+            return Ok(());
+        };
+        dead_letters.send(message, reason, cause).await?;
         self.metrics.dead_lettered();
         self.handler.on_dead_letter(at, reason);
         warn!(%at, cause, reason, "event sent to the dead-letter topic");

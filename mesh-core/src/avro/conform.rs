@@ -300,7 +300,10 @@ impl Walk<'_> {
             (Schema::Decimal(d), v @ (V::Decimal(_) | V::Bytes(_) | V::Fixed(..))) => {
                 self.decimal(d, v)
             }
-            (Schema::BigDecimal, v @ V::BigDecimal(_)) => Some(v),
+            (Schema::BigDecimal, V::BigDecimal(d)) => match super::big_decimal::check(&d) {
+                Ok(()) => Some(V::BigDecimal(d)),
+                Err(reason) => self.fail(reason),
+            },
             (Schema::Duration(_), v @ V::Duration(_)) => Some(v),
             (schema, value) => self.mismatch(schema, &value),
         }
@@ -337,15 +340,18 @@ impl Walk<'_> {
             Value::Bytes(b) | Value::Fixed(_, b) => Decimal::from(b),
             other => return self.mismatch(&Schema::Decimal(d.clone()), &other),
         };
-        if let InnerDecimalSchema::Fixed(fixed) = &d.inner {
-            let len = Vec::<u8>::try_from(&decimal).map(|b| b.len()).unwrap_or(0);
-            if len > fixed.size {
-                return self.fail(format!(
-                    "decimal needs {len} bytes, the fixed type {} holds {}",
-                    fixed.name.fullname(None),
-                    fixed.size
-                ));
-            }
+        // A decimal of no bytes is no number: Java refuses it and no encoder writes it.
+        let Ok(len) = Vec::<u8>::try_from(&decimal).map(|b| b.len()) else {
+            return self.fail("a decimal of no bytes".into());
+        };
+        if let InnerDecimalSchema::Fixed(fixed) = &d.inner
+            && len > fixed.size
+        {
+            return self.fail(format!(
+                "decimal needs {len} bytes, the fixed type {} holds {}",
+                fixed.name.fullname(None),
+                fixed.size
+            ));
         }
         Some(Value::Decimal(decimal))
     }

@@ -10,6 +10,7 @@ use std::fmt;
 use apache_avro::types::Value;
 use apache_avro::{Decimal, Duration};
 
+use super::big_decimal;
 use super::encode::{Codec, Logical, Node, NodeId};
 
 use super::limits::MAX_VALUE_DEPTH;
@@ -295,11 +296,26 @@ impl Codec {
                 Value::Union(i as u32, Box::new(self.read(*branch, r, depth + 1)?))
             }
             Node::Decimal { fixed, .. } => {
+                let at = r.pos;
                 let bytes = match fixed {
                     Some(size) => r.take(*size)?,
                     None => r.bytes()?,
                 };
+                if bytes.is_empty() {
+                    // Java refuses it too ("Zero length BigInteger"), and no encoder writes it.
+                    return Err(DecodeError {
+                        offset: at,
+                        reason: "a decimal of no bytes".into(),
+                    });
+                }
                 Value::Decimal(Decimal::from(bytes.to_vec()))
+            }
+            Node::BigDecimal => {
+                let at = r.pos;
+                let inner = r.bytes()?;
+                let number = big_decimal::from_bytes(inner)
+                    .map_err(|reason| DecodeError { offset: at, reason })?;
+                Value::BigDecimal(number)
             }
             Node::Duration => {
                 let b = r.take(12)?;

@@ -17,6 +17,7 @@ use apache_avro::schema::{InnerDecimalSchema, Name, UuidSchema};
 use apache_avro::types::Value;
 
 use super::AvroSchema;
+use super::big_decimal;
 use super::conform::{FieldError, ValidationError, default_value};
 use super::limits::MAX_VALUE_DEPTH;
 
@@ -73,6 +74,8 @@ pub(crate) enum Node {
         fixed: Option<usize>,
     },
     Duration,
+    /// Avro's `big-decimal`: a `bytes` value holding a number and its scale.
+    BigDecimal,
 }
 
 /// A compiled record.
@@ -117,6 +120,34 @@ pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
 pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     write_long(out, bytes.len() as i64);
     out.extend_from_slice(bytes);
+}
+
+/// A decimal's two's-complement bytes: as `bytes`, or sign-extended to its fixed size. Both
+/// encoders write decimals here.
+pub(crate) fn write_decimal(
+    fixed: Option<usize>,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if bytes.is_empty() {
+        // No number: Java refuses it ("Zero length BigInteger"), and so does the decoder.
+        return Err("a decimal of no bytes".into());
+    }
+    match fixed {
+        None => write_bytes(out, bytes),
+        Some(size) => {
+            if bytes.len() > size {
+                return Err(format!(
+                    "decimal needs {} bytes, the fixed type holds {size}",
+                    bytes.len()
+                ));
+            }
+            let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
+            out.extend(std::iter::repeat_n(fill, size - bytes.len()));
+            out.extend_from_slice(bytes);
+        }
+    }
+    Ok(())
 }
 
 impl Node {
@@ -168,6 +199,7 @@ impl Node {
                 precision, scale, ..
             } => format!("decimal({precision}, {scale})"),
             Node::Duration => "duration".into(),
+            Node::BigDecimal => "big-decimal".into(),
         }
     }
 }
@@ -253,7 +285,8 @@ impl Compiler<'_> {
             Schema::LocalTimestampNanos => self.push(Node::Long(Logical::LocalTimestampNanos)),
             Schema::Float => self.push(Node::Float),
             Schema::Double => self.push(Node::Double),
-            Schema::Bytes | Schema::BigDecimal => self.push(Node::Bytes),
+            Schema::Bytes => self.push(Node::Bytes),
+            Schema::BigDecimal => self.push(Node::BigDecimal),
             Schema::String => self.push(Node::String),
             Schema::Uuid(u) => self.push(Node::Uuid {
                 fixed: matches!(u, UuidSchema::Fixed(_)),
@@ -710,50 +743,23 @@ impl Codec {
             (Node::Decimal { fixed, .. }, V::Decimal(d)) => {
                 let bytes = Vec::<u8>::try_from(d)
                     .map_err(|e| Violation::new(path, format!("cannot encode the decimal: {e}")))?;
-                self.write_decimal_bytes(*fixed, &bytes, path, out)
+                write_decimal(*fixed, &bytes, out).map_err(|reason| Violation::new(path, reason))
             }
             (Node::Decimal { fixed, .. }, V::Bytes(b) | V::Fixed(_, b)) => {
-                self.write_decimal_bytes(*fixed, b, path, out)
+                write_decimal(*fixed, b, out).map_err(|reason| Violation::new(path, reason))
             }
             (Node::Duration, V::Duration(d)) => {
                 let bytes: [u8; 12] = (*d).into();
                 out.extend_from_slice(&bytes);
                 Ok(())
             }
+            (Node::BigDecimal, V::BigDecimal(d)) => {
+                big_decimal::check(d).map_err(|reason| Violation::new(path, reason))?;
+                write_bytes(out, &big_decimal::to_bytes(d));
+                Ok(())
+            }
             (_, v) => Err(self.mismatch(node, v, path)),
         }
-    }
-
-    fn write_decimal_bytes(
-        &self,
-        fixed: Option<usize>,
-        bytes: &[u8],
-        path: &Path,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Violation> {
-        match fixed {
-            None => write_bytes(out, bytes),
-            Some(size) => {
-                if bytes.len() > size {
-                    return Err(Violation::new(
-                        path,
-                        format!(
-                            "decimal needs {} bytes, the fixed type holds {size}",
-                            bytes.len()
-                        ),
-                    ));
-                }
-                // Sign-extend to the fixed size.
-                let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
-                    0xff
-                } else {
-                    0
-                };
-                out.extend(std::iter::repeat_n(fill, size - bytes.len()));
-                out.extend_from_slice(bytes);
-            }
-        }
-        Ok(())
     }
 
     fn write_record(
@@ -840,6 +846,7 @@ impl Codec {
             Node::Record(_) => matches!(value, V::Record(_) | V::Map(_)),
             Node::Union(_) => false,
             Node::Decimal { .. } => matches!(value, V::Decimal(_) | V::Bytes(_) | V::Fixed(..)),
+            Node::BigDecimal => matches!(value, V::BigDecimal(_)),
         }
     }
 }

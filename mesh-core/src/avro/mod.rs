@@ -5,6 +5,7 @@
 //! schema, its named types, its registry text), so validating and encoding a record never
 //! rebuilds schema state.
 
+mod big_decimal;
 pub mod compat;
 mod conform;
 mod decode;

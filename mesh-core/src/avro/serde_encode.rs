@@ -113,11 +113,15 @@ impl Codec {
             (Node::String | Node::Bytes | Node::Uuid { .. }, Kind::Str(_)) => true,
             // Avro's JSON encoding writes fixed as a string of code points 0-255.
             (Node::Fixed { size, .. }, Kind::Str(s)) => s.chars().count() == *size,
-            (Node::Decimal { .. }, Kind::Str(_)) => true,
+            // A decimal has at least one byte: "" in a union goes to another branch.
+            (Node::Decimal { .. }, Kind::Str(s)) => !s.is_empty(),
+            // A big-decimal's serde form is its text (`bigdecimal`'s `Serialize`).
+            (Node::BigDecimal, Kind::Str(_)) => true,
             (Node::Enum { index, .. }, Kind::Str(s)) => index.contains_key(s),
             (Node::Enum { index, .. }, Kind::Variant(s)) => index.contains_key(s),
             (Node::String, Kind::Variant(_)) => true,
-            (Node::Bytes | Node::String | Node::Decimal { .. }, Kind::Bytes(_)) => true,
+            (Node::Bytes | Node::String, Kind::Bytes(_)) => true,
+            (Node::Decimal { .. }, Kind::Bytes(n)) => n > 0,
             (Node::Fixed { size, .. }, Kind::Bytes(n)) => *size == n,
             (Node::Uuid { .. }, Kind::Bytes(16)) => true,
             (Node::Duration, Kind::Bytes(12)) => true,
@@ -228,6 +232,7 @@ impl<'a> Ser<'a> {
                 let fixed = *fixed;
                 return write_decimal(self, fixed, &bytes);
             }
+            Node::BigDecimal => return write_big_decimal(self, s),
             Node::Uuid { fixed, bytes } => {
                 let u: uuid::Uuid = s
                     .parse()
@@ -321,32 +326,26 @@ fn leave(path: &mut Path, branch: bool) {
     }
 }
 
+/// A big-decimal from its text, in Avro's big-decimal bytes. Apart from the hot path.
+#[cold]
+#[inline(never)]
+fn write_big_decimal(ser: Ser<'_>, text: &str) -> R {
+    let number: bigdecimal::BigDecimal = text
+        .parse()
+        .map_err(|_| ser.fail(format!("{text:?} is not a decimal number")))?;
+    super::big_decimal::check(&number).map_err(|reason| ser.fail(reason))?;
+    write_bytes(ser.out, &super::big_decimal::to_bytes(&number));
+    Ok(())
+}
+
 /// Avro's JSON encoding of bytes: one code point (0-255) per byte.
 fn code_points(s: &str) -> Option<Vec<u8>> {
     s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
-/// A decimal's two's-complement bytes, sign-extended to the fixed size if it has one.
+/// A decimal's bytes, through the encoders' one decimal writer.
 fn write_decimal(ser: Ser<'_>, fixed: Option<usize>, v: &[u8]) -> R {
-    match fixed {
-        None => write_bytes(ser.out, v),
-        Some(size) => {
-            if v.len() > size {
-                return Err(ser.fail(format!(
-                    "decimal needs {} bytes, the fixed type holds {size}",
-                    v.len()
-                )));
-            }
-            let fill = if v.first().is_some_and(|b| b & 0x80 != 0) {
-                0xff
-            } else {
-                0
-            };
-            ser.out.extend(std::iter::repeat_n(fill, size - v.len()));
-            ser.out.extend_from_slice(v);
-        }
-    }
-    Ok(())
+    super::encode::write_decimal(fixed, v, ser.out).map_err(|reason| ser.fail(reason))
 }
 
 impl<'a> ser::Serializer for Ser<'a> {

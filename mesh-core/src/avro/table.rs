@@ -313,14 +313,14 @@ impl Columns<'_> {
             Schema::Long | Schema::TimeMicros => (ColumnType::Long, false),
             Schema::Float => (ColumnType::Float, false),
             Schema::Double => (ColumnType::Double, false),
-            Schema::String | Schema::Enum(_) | Schema::Uuid(UuidSchema::String) => {
-                (ColumnType::String, false)
+            // A big-decimal as its text: the number, where its Avro bytes would be opaque.
+            Schema::String
+            | Schema::Enum(_)
+            | Schema::Uuid(UuidSchema::String)
+            | Schema::BigDecimal => (ColumnType::String, false),
+            Schema::Uuid(_) | Schema::Bytes | Schema::Fixed(_) | Schema::Duration(_) => {
+                (ColumnType::Binary, false)
             }
-            Schema::Uuid(_)
-            | Schema::Bytes
-            | Schema::Fixed(_)
-            | Schema::Duration(_)
-            | Schema::BigDecimal => (ColumnType::Binary, false),
             Schema::Date => (ColumnType::Date, false),
             Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
                 (ColumnType::Timestamp, false)

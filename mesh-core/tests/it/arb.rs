@@ -396,6 +396,9 @@ fn fixed_value(size: usize, kind: FixedKind, mut bytes: Vec<u8>) -> Value {
         }
         FixedKind::Decimal { .. } => {
             bytes.truncate(size.min(16));
+            if bytes.is_empty() {
+                bytes.push(0); // a decimal has at least one byte
+            }
             Value::Decimal(Decimal::from(bytes))
         }
     }
@@ -498,7 +501,7 @@ fn logical(l: Logical) -> BoxedStrategy<Value> {
         Logical::UuidString | Logical::UuidBytes => any::<u128>()
             .prop_map(|u| Value::Uuid(uuid::Uuid::from_u128(u)))
             .boxed(),
-        Logical::Decimal { .. } => prop::collection::vec(any::<u8>(), 0..=16)
+        Logical::Decimal { .. } => prop::collection::vec(any::<u8>(), 1..=16)
             .prop_map(|b| Value::Decimal(Decimal::from(b)))
             .boxed(),
         Logical::BigDecimal => (any::<i64>(), 0u8..6)

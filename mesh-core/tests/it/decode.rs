@@ -13,9 +13,7 @@ use proptest::prelude::*;
 
 use crate::arb;
 use crate::model::Model;
-use crate::support::{
-    allocated_by, allocation_budget, cases, has_empty_decimal, no_panic, on_big_stack, same,
-};
+use crate::support::{allocated_by, allocation_budget, cases, no_panic, on_big_stack, same};
 
 fn parse(model: &Model) -> AvroSchema {
     AvroSchema::parse(&model.text(), "generated").expect("generated schemas parse")
@@ -31,11 +29,6 @@ pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
     out.push(z as u8);
 }
 
-/// Whether the schema has a big-decimal anywhere (see `bug_big_decimals_do_not_round_trip`).
-pub(crate) fn has_big_decimal(model: &Model) -> bool {
-    model.text().contains("big-decimal")
-}
-
 /// apache-avro's verdict on `body`: the value, and whether it read every byte.
 fn apache_reads(schema: &AvroSchema, body: &[u8]) -> Option<(Value, bool)> {
     let reader = GenericDatumReader::builder(schema.schema()).build().ok()?;
@@ -47,7 +40,7 @@ fn apache_reads(schema: &AvroSchema, body: &[u8]) -> Option<(Value, bool)> {
 }
 
 /// Everything a body must satisfy, whatever its bytes.
-fn check_body(schema: &AvroSchema, body: &[u8], big_decimal: bool) -> Result<(), TestCaseError> {
+fn check_body(schema: &AvroSchema, body: &[u8]) -> Result<(), TestCaseError> {
     let (ours, allocated) = no_panic(&body, || allocated_by(|| schema.codec().decode(body)))?;
     prop_assert!(
         allocated <= allocation_budget(body.len()),
@@ -59,11 +52,6 @@ fn check_body(schema: &AvroSchema, body: &[u8], big_decimal: bool) -> Result<(),
     })?;
     match ours {
         Ok(value) => {
-            // Big-decimals: ours reads bytes, apache-avro a number, or nothing when the bytes
-            // are not one (bug_big_decimals_do_not_round_trip).
-            if big_decimal {
-                return Ok(());
-            }
             let apache = apache
                 .map_err(|e| TestCaseError::fail(format!("apache-avro refuses {body:?}: {e}")))?;
             prop_assert!(
@@ -75,10 +63,6 @@ fn check_body(schema: &AvroSchema, body: &[u8], big_decimal: bool) -> Result<(),
                 conformed.as_ref().is_ok_and(|c| same(c, &value)),
                 "a decoded value must conform unchanged: {value:?} -> {conformed:?}"
             );
-            // Steps around bug_empty_decimals_decode_but_do_not_encode.
-            if has_empty_decimal(&value) {
-                return Ok(());
-            }
             let mut again = Vec::new();
             schema.encode_into(&value, &mut again).map_err(|e| {
                 TestCaseError::fail(format!("{value:?} decoded but does not encode: {e}"))
@@ -143,19 +127,16 @@ proptest! {
         model in arb::model(),
         body in prop::collection::vec(any::<u8>(), 0..48),
     ) {
-        check_body(&parse(&model), &body, has_big_decimal(&model))?;
+        check_body(&parse(&model), &body)?;
     }
 
     #[test]
     fn mangled_bodies_are_decoded_or_refused((model, body) in mangled()) {
-        check_body(&parse(&model), &body, has_big_decimal(&model))?;
+        check_body(&parse(&model), &body)?;
     }
 
     #[test]
     fn valid_bodies_decode_to_the_conformed_value((model, value) in arb::model_and_value()) {
-        // Steps around bug_big_decimals_do_not_round_trip and
-        // bug_empty_decimals_decode_but_do_not_encode.
-        prop_assume!(!has_big_decimal(&model) && !has_empty_decimal(&value));
         let schema = parse(&model);
         let conformed = schema.conform(value.clone());
         prop_assert!(conformed.is_ok(), "a generated value must conform: {value:?}: {conformed:?}");
@@ -299,13 +280,12 @@ fn decode_refuses_deep_bodies_on_a_worker_stack() {
     );
 }
 
-/// Found by `arbitrary_bodies_are_decoded_or_refused`: a `big-decimal` (bytes) is decoded by
-/// ours as `Value::Bytes` and by apache-avro as `Value::BigDecimal`; conform wants a
-/// `BigDecimal` and the encoder a `Bytes`, so no value of a big-decimal field both conforms
-/// and encodes, and a decoded one does not conform.
+/// Found by `arbitrary_bodies_are_decoded_or_refused`: a `big-decimal` (bytes) was decoded by
+/// ours as `Value::Bytes` and by apache-avro as `Value::BigDecimal`; conform wanted a
+/// `BigDecimal` and the encoder a `Bytes`, so no value of a big-decimal field both conformed
+/// and encoded. Now a big-decimal is a number in each direction, in Java's layout.
 #[test]
-#[ignore = "bug: big-decimal fields: decode gives Bytes, conform wants BigDecimal, encode_into refuses BigDecimal"]
-fn bug_big_decimals_do_not_round_trip() {
+fn big_decimals_round_trip() {
     let schema = AvroSchema::parse(
         r#"{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"bytes","logicalType":"big-decimal"}}]}"#,
         "big-decimal",
@@ -325,30 +305,55 @@ fn bug_big_decimals_do_not_round_trip() {
     let ours = schema.codec().decode(&body).expect("decodes");
     let apache = crate::support::apache_decode(&schema, &body).expect("apache-avro decodes");
     assert_eq!(ours, apache, "both decoders give the same value");
+    assert!(same(&ours, &value), "{ours:?}");
     assert!(schema.conform(ours).is_ok(), "a decoded value conforms");
+    // Java's layout: the unscaled value's bytes (12345 = 0x30 0x39), then the scale 2.
+    assert_eq!(body, [8, 4, 0x30, 0x39, 4]);
+    // From serde, a big-decimal is its text.
+    #[derive(serde::Serialize)]
+    struct R {
+        d: String,
+    }
+    let mut text_body = Vec::new();
+    schema
+        .codec()
+        .encode_serde(&R { d: "123.45".into() }, &mut text_body)
+        .expect("a decimal's text encodes");
+    assert_eq!(text_body, body);
+    let refused = schema
+        .codec()
+        .encode_serde(&R { d: "12,3".into() }, &mut Vec::new());
+    assert!(refused.is_err_and(|e| e.to_string().contains("is not a decimal number")));
 }
 
 /// Found by `valid_bodies_decode_to_the_conformed_value`: a decimal of zero bytes (a body
-/// with length 0 where a bytes decimal goes) decodes, and the decoded value conforms, but
-/// `encode_into` refuses it ("cannot encode the decimal"): a consumer cannot pass on what it
-/// read. (Java refuses such a body when it converts it: "Zero length BigInteger".)
+/// with length 0 where a bytes decimal goes) decoded, and the decoded value conformed, but
+/// `encode_into` refused it: a consumer could not pass on what it read. Java refuses such a
+/// body ("Zero length BigInteger"); so do the decoder and conform now.
 #[test]
-#[ignore = "bug: an empty bytes decimal decodes and conforms but encode_into refuses it"]
-fn bug_empty_decimals_decode_but_do_not_encode() {
+fn empty_decimals_are_refused() {
     let schema = AvroSchema::parse(
         r#"{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}}]}"#,
         "decimal",
     )
     .expect("parses");
-    let decoded = schema
-        .codec()
-        .decode(&[0])
-        .expect("a zero-length decimal decodes");
-    assert!(schema.conform(decoded.clone()).is_ok());
-    let mut body = Vec::new();
-    let encoded = schema.encode_into(&decoded, &mut body);
+    let refused = schema.codec().decode(&[0]);
     assert!(
-        encoded.is_ok(),
-        "what decodes and conforms must encode: {encoded:?}"
+        refused
+            .as_ref()
+            .is_err_and(|e| e.reason.contains("a decimal of no bytes")),
+        "{refused:?}"
     );
+    let empty = Value::Record(vec![(
+        "d".into(),
+        Value::Decimal(apache_avro::Decimal::from(Vec::<u8>::new())),
+    )]);
+    let conformed = schema.conform(empty.clone());
+    assert!(
+        conformed.is_err_and(|e| e.to_string().contains("a decimal of no bytes")),
+        "conform refuses it too"
+    );
+    assert!(schema.encode_into(&empty, &mut Vec::new()).is_err());
+    // One byte of zero is the decimal 0.00.
+    assert!(schema.codec().decode(&[2, 0]).is_ok());
 }

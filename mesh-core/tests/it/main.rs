@@ -18,11 +18,10 @@
 //! Shared parts: [`model`] (a model of Avro schemas and their text), [`arb`] (strategies),
 //! [`mutate`] (schema changes), [`support`] (case counts, stacks, allocation meter).
 //!
-//! Known bugs found by these targets are reproduced by `#[ignore]`d tests named `bug_*`,
-//! each ignored with the reason (`cargo test ... -- --ignored bug_` shows them failing). The
-//! properties step around those cases, with a comment that names the test: most by telling
-//! the case apart exactly, a few (big-decimal and duration types) by leaving out the
-//! schemas that have the type.
+//! Each bug these targets found is fixed and kept as a named regression test beside the
+//! property that found it (its doc comment says which). A bug found and not yet fixed goes in
+//! as an `#[ignore]`d test named `bug_*` with the reason, and the property steps around that
+//! case only, with a comment naming the test; there are none today.
 
 // jemalloc counts what each thread allocates: `support::allocated_by` reads it.
 #[global_allocator]

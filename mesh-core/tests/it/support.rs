@@ -74,6 +74,10 @@ pub(crate) fn same(a: &Value, b: &Value) -> bool {
         (V::Float(x), V::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
         (V::Double(x), V::Double(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
         (V::Decimal(x), V::Decimal(y)) => decimal_digits(x) == decimal_digits(y),
+        // The same digits and scale: 1.0 and 1.00 are different values of a big-decimal.
+        (V::BigDecimal(x), V::BigDecimal(y)) => {
+            x.as_bigint_and_exponent() == y.as_bigint_and_exponent()
+        }
         (V::Union(i, x), V::Union(j, y)) => i == j && same(x, y),
         (V::Array(xs), V::Array(ys)) => {
             xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
@@ -144,26 +148,6 @@ pub(crate) fn no_panic<T>(
             .unwrap_or_default();
         proptest::test_runner::TestCaseError::fail(format!("panicked ({message}) on {input:?}"))
     })
-}
-
-/// Whether `pred` holds for `v` or anything inside it.
-pub(crate) fn any_part(v: &Value, pred: &dyn Fn(&Value) -> bool) -> bool {
-    pred(v)
-        || match v {
-            Value::Record(fields) => fields.iter().any(|(_, v)| any_part(v, pred)),
-            Value::Array(items) => items.iter().any(|v| any_part(v, pred)),
-            Value::Map(entries) => entries.values().any(|v| any_part(v, pred)),
-            Value::Union(_, inner) => any_part(inner, pred),
-            _ => false,
-        }
-}
-
-/// Whether a value holds a decimal of no bytes (see `bug_empty_decimals_decode_but_do_not_encode`).
-pub(crate) fn has_empty_decimal(v: &Value) -> bool {
-    any_part(
-        v,
-        &|v| matches!(v, Value::Decimal(d) if Vec::<u8>::try_from(d).is_err()),
-    )
 }
 
 /// apache-avro's own reader on `body`: the oracle the decoder is held to (`AvroSchema::decode`

@@ -26,7 +26,6 @@ struct Problems {
     /// A decimal past Arrow's 38 digits inside a nested type (not a top-level column).
     nested_wide_decimal: bool,
     top_level_wide_decimal: bool,
-    big_decimal: bool,
     /// A nested record without fields.
     empty_struct: bool,
 }
@@ -50,7 +49,6 @@ fn problems(model: &Model) -> Problems {
                     p.nested_wide_decimal = true;
                 }
             }
-            Ty::Logical(Logical::BigDecimal) => p.big_decimal = true,
             Ty::Named(i) => match &m.defs[*i] {
                 Def::Record { fields, .. } => {
                     if expanding.contains(i) {
@@ -207,8 +205,6 @@ proptest! {
 
     #[test]
     fn rows_go_to_a_batch_and_come_back((model, rows) in table_rows()) {
-        // Steps around bug_big_decimals_do_not_round_trip (to_batch has no mapping for them).
-        prop_assume!(!problems(&model).big_decimal);
         let schema = parse(&model);
         let conformed: Vec<Value> = rows
             .into_iter()
@@ -225,10 +221,6 @@ proptest! {
         };
         prop_assert_eq!(batch.num_rows(), conformed.len());
         let back = no_panic(&conformed, || from_batch(&schema, &batch))?;
-        // Steps around bug_duration_columns_do_not_come_back.
-        if model.text().contains("\"duration\"") {
-            return Ok(());
-        }
         let back = back.map_err(|e| TestCaseError::fail(format!("{}: {e}", model.text())))?;
         for (b, c) in back.iter().zip(conformed) {
             let expected = as_stored(c);
@@ -258,12 +250,11 @@ fn arrow_schema_refuses_nested_decimals_past_38_digits() {
     );
 }
 
-/// Found by `rows_go_to_a_batch_and_come_back`: a `duration` column goes to Arrow as binary
-/// and comes back as `Value::Bytes`, which `conform` refuses for a duration: `from_batch`
-/// fails on every table with a duration column.
+/// Found by `rows_go_to_a_batch_and_come_back`: a `duration` column went to Arrow as binary
+/// and came back as `Value::Bytes`, which `conform` refuses for a duration: `from_batch`
+/// failed on every table with a duration column.
 #[test]
-#[ignore = "bug: from_batch fails on duration columns (read back as bytes, which conform refuses)"]
-fn bug_duration_columns_do_not_come_back() {
+fn duration_columns_come_back() {
     let schema = AvroSchema::parse(
         r#"{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"fixed","name":"D","size":12,"logicalType":"duration"}}]}"#,
         "duration",

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use datamesh::catalog::{DataProduct, Domain, NewToken};
-use datamesh::mesh_core::{DomainName, ProductId};
+use datamesh::catalog::{DataProduct, Domain, IdentityKind, NewToken};
+use datamesh::mesh_core::{DomainName, ProductId, Subject};
 use serde::Serialize;
 
 use crate::Context;
@@ -67,9 +67,22 @@ pub(crate) enum Command {
         /// `<domain>.<product>`.
         product: ProductId,
     },
-    /// Create, list and revoke API tokens (admin).
+    /// Create (admin), list and revoke API tokens; a domain's token sees its own domain's.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Who the configured token acts as: an admin, a domain, or anyone (no authentication).
+    Whoami,
+    /// The registry's subjects with their latest version and schema id.
+    Subjects {
+        /// Only the subjects of this domain (`<domain>.…`).
+        #[arg(long)]
+        domain: Option<DomainName>,
+    },
+    /// Every registered version of a subject, with its schema id (the schemas with --json).
+    Versions {
+        /// The subject, e.g. `payments.events-value` or `payments.latest-table`.
+        subject: Subject,
+    },
 }
 
 /// `mesh catalog token ...`.
@@ -120,6 +133,25 @@ fn products_table(products: &[DataProduct]) -> Table {
         ]);
     }
     table
+}
+
+/// A record schema's top-level field names, for a glance at what changed between versions;
+/// other schemas by their type.
+fn fields_of(schema: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(schema) else {
+        return String::new();
+    };
+    match value.get("fields").and_then(serde_json::Value::as_array) {
+        Some(fields) => fields
+            .iter()
+            .filter_map(|f| f.get("name").and_then(serde_json::Value::as_str))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => value
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| value.to_string(), str::to_owned),
+    }
 }
 
 /// Runs a `mesh catalog` command.
@@ -241,6 +273,14 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
                         ))
                     );
                 }
+                for stream in &health.streams {
+                    match stream.lag {
+                        Some(lag) => {
+                            println!("  {lag} events of {} not yet in the table", stream.topic)
+                        }
+                        None => println!("  {}: no stream head reported yet", stream.topic),
+                    }
+                }
                 for reason in &health.reasons {
                     println!("  {reason}");
                 }
@@ -309,6 +349,67 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
                             .map_or_else(|| "(admin)".to_owned(), ToString::to_string),
                         t.description.clone(),
                         t.revoked.to_string(),
+                    ]);
+                }
+                print!("{table}");
+            }
+        }
+        Command::Whoami => {
+            let identity = catalog.whoami().await?;
+            if ctx.json {
+                print_json(&identity)?;
+            } else {
+                let token = identity.token.as_deref().unwrap_or("-");
+                match (identity.kind, &identity.domain) {
+                    (IdentityKind::Dev, _) => println!(
+                        "anyone: this catalog does not authenticate; every request may read and change everything"
+                    ),
+                    (IdentityKind::Admin, _) => println!("an admin (token {token})"),
+                    (IdentityKind::Domain, Some(domain)) => {
+                        println!("domain {domain} (token {token})")
+                    }
+                    (IdentityKind::Domain, None) => println!("a domain token ({token})"),
+                }
+            }
+        }
+        Command::Subjects { domain } => {
+            let mut subjects = catalog.subjects().await?;
+            if let Some(domain) = &domain {
+                subjects.retain(|s| {
+                    s.strip_prefix(domain.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+                });
+            }
+            let mut latest = Vec::with_capacity(subjects.len());
+            for name in &subjects {
+                let subject = Subject::new(name.as_str())?;
+                latest.push(catalog.latest_version(&subject).await?);
+            }
+            if ctx.json {
+                print_json(&latest)?;
+            } else {
+                let mut table = Table::new(["subject", "latest version", "schema id"]);
+                for v in &latest {
+                    table.row([v.subject.clone(), v.version.to_string(), v.id.to_string()]);
+                }
+                print!("{table}");
+            }
+        }
+        Command::Versions { subject } => {
+            let numbers = catalog.versions(&subject).await?;
+            let mut versions = Vec::with_capacity(numbers.len());
+            for number in numbers {
+                versions.push(catalog.version(&subject, number).await?);
+            }
+            if ctx.json {
+                print_json(&versions)?;
+            } else {
+                let mut table = Table::new(["version", "schema id", "fields"]);
+                for v in &versions {
+                    table.row([
+                        v.version.to_string(),
+                        v.id.to_string(),
+                        fields_of(&v.schema),
                     ]);
                 }
                 print!("{table}");

@@ -21,6 +21,11 @@ pub(crate) struct Args {
     /// A folder a running `mesh dev` uses is never emptied: a second one there refuses.
     #[arg(long)]
     keep: bool,
+    /// Enforce tokens and grants, as a shared catalog does, to rehearse them: the catalog
+    /// gets a fresh admin token (printed, and kept in `<data-dir>/admin-token`); every client
+    /// then needs a token, and a domain's token reads other domains' tables only with a grant.
+    #[arg(long)]
+    auth: bool,
 }
 
 /// Holds `<data-dir>.lock` for as long as this `mesh dev` runs, so a second one in the same
@@ -53,7 +58,26 @@ fn claim(data_dir: &Path) -> Result<std::fs::File, Failure> {
     }
 }
 
-/// Starts the mesh, writes `<data-dir>/mesh.toml` for clients, and waits for Ctrl-C.
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, secret: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::File::options();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{secret}"))
+        .map_err(|e| {
+            Failure::failed(
+                format!("cannot write {}: {e}", path.display()),
+                "pass another --data-dir",
+            )
+        })
+}
+
+/// Starts the mesh, writes `<data-dir>/mesh.toml` for clients (without a token: with
+/// `--auth` each client brings its own), and waits for Ctrl-C.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
     let _running = claim(&args.data_dir)?;
     if !args.keep && args.data_dir.exists() {
@@ -64,9 +88,16 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
             )
         })?;
     }
+    let admin_token = args
+        .auth
+        .then(|| format!("mesh_admin_{}", uuid::Uuid::new_v4().simple()));
     let mut config = MeshConfig::default();
     config.data_dir = Some(args.data_dir);
+    config.catalog.token.clone_from(&admin_token);
     let mesh = LocalMesh::start(&config).await?;
+    if let Some(token) = &admin_token {
+        write_secret(&mesh.data_dir().join("admin-token"), token)?;
+    }
     let endpoints = mesh.endpoints().clone();
     let client_config = mesh.data_dir().join("mesh.toml");
     let toml = format!(
@@ -93,6 +124,7 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
                 "catalog": endpoints.catalog_url,
                 "lake": endpoints.lake_url,
                 "config": client_config,
+                "admin_token": admin_token,
             })
         );
     } else {
@@ -102,8 +134,13 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
             endpoints.kafka.bootstrap_servers
         );
         println!(
-            "  catalog  {}  (schema registry at the root, governance under /api/v1, no authentication)",
-            endpoints.catalog_url
+            "  catalog  {}  (schema registry at the root, governance under /api/v1, {})",
+            endpoints.catalog_url,
+            if admin_token.is_some() {
+                "tokens and grants enforced"
+            } else {
+                "no authentication"
+            }
         );
         println!("  lake     {}", endpoints.lake_url);
         println!();
@@ -119,6 +156,17 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
             endpoints.catalog_url.trim_end_matches('/'),
             endpoints.kafka.bootstrap_servers
         );
+        if let Some(token) = &admin_token {
+            println!();
+            println!(
+                "Every client needs a token. The admin token (also in {}):",
+                mesh.data_dir().join("admin-token").display()
+            );
+            println!("  export MESH_CATALOG_TOKEN={token}");
+            println!("then give each domain its own:");
+            println!("  mesh catalog register-domain payments --owner <team>");
+            println!("  mesh catalog token create payments");
+        }
     }
     interrupted().cancelled().await;
     mesh.shutdown().await?;

@@ -104,12 +104,15 @@ impl From<catalog::Error> for Failure {
                 e.to_string(),
                 "a catalog URL looks like http://127.0.0.1:8081",
             ),
-            catalog::Error::Api { status: 401, .. } | catalog::Error::Api { status: 403, .. } => {
-                Self::refused(
-                    e.to_string(),
-                    "send a token with --catalog-token or MESH_CATALOG_TOKEN; an admin creates one with `mesh catalog token create <domain>`",
-                )
-            }
+            catalog::Error::Api { status: 401, .. } => Self::refused(
+                e.to_string(),
+                "send a token the catalog knows with --catalog-token or MESH_CATALOG_TOKEN; an admin creates one with `mesh catalog token create <domain>`",
+            ),
+            // The token was accepted: what is missing is a right, and the message names it.
+            catalog::Error::Api { status: 403, .. } => Self::refused(
+                e.to_string(),
+                "`mesh catalog whoami` shows who the token acts for; a domain's own token or an admin's may change it",
+            ),
             catalog::Error::Api { status: 404, .. } => Self::failed(
                 e.to_string(),
                 "`mesh catalog domains` and `mesh catalog products` list what exists",
@@ -174,6 +177,15 @@ impl From<consumer_kit::Error> for Failure {
                 let hint = format!(
                     "the owner of {product} grants it: `mesh catalog grant {product} {domain}` \
                      (once {domain} is registered: `mesh catalog register-domain {domain} --owner <team>`)"
+                );
+                Self::refused(e.to_string(), hint)
+            }
+            consumer_kit::Error::TokenOfAnotherDomain {
+                ref token_domain,
+                ref domain,
+            } => {
+                let hint = format!(
+                    "send {domain}'s token; `mesh query` and `mesh tail` act as {token_domain} when --domain is left out"
                 );
                 Self::refused(e.to_string(), hint)
             }

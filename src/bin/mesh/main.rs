@@ -78,6 +78,12 @@ enum Command {
     Sink(stream::SinkArgs),
     /// Run SQL over data products (`<domain>.<product>` tables), printed as a table.
     Query(query::Args),
+    /// Print a completion script for a shell, e.g. `mesh completions bash >
+    /// ~/.local/share/bash-completion/completions/mesh`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What every command gets: the output mode and the configuration, loaded on first use.
@@ -151,7 +157,61 @@ async fn run(cli: Cli) -> Outcome {
         Command::Tail(args) => stream::tail(&ctx, args).await,
         Command::Sink(args) => stream::sink(&ctx, args).await,
         Command::Query(args) => query::run(&ctx, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mesh", &mut script);
+            match std::io::stdout().write_all(&script) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(Failure::failed(
+                    format!("cannot write the completion script: {e}"),
+                    "redirect it to a file",
+                )),
+            }
+        }
     }
+}
+
+/// A command line clap cannot take. Help and version are printed as clap prints them; a
+/// usage error too, unless `--json` is among the arguments: then it is the one JSON object
+/// every other failure is, exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let usage = lines.iter().find(|l| l.starts_with("Usage: "));
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap prints the help here; its first line is the command's description.
+        "a command is missing".to_owned()
+    } else {
+        // The error and what it names (a missing argument is on the next lines), up to
+        // the usage and clap's tips.
+        lines
+            .iter()
+            .take_while(|l| !l.starts_with("Usage: ") && !l.starts_with("tip: "))
+            .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let hint = match usage {
+        Some(usage) => format!("{usage}; `--help` says more"),
+        None => "`mesh --help` lists the commands".to_owned(),
+    };
+    Failure::invalid(message, hint).report(true)
 }
 
 fn main() -> ExitCode {
@@ -166,7 +226,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let json = cli.json;
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -16,9 +16,10 @@ pub(crate) struct Args {
     /// The query. Tables are products: `SELECT * FROM songs.catalogue`; quote domains with a
     /// dash: `"threat-intel".ip_reputation`.
     sql: String,
-    /// The consumer domain asking; products of other domains need its grant.
-    #[arg(long, default_value = "mesh-cli")]
-    domain: DomainName,
+    /// The consumer domain asking; products of other domains need its grant (default: the
+    /// catalog token's domain, else `mesh-cli`).
+    #[arg(long)]
+    domain: Option<DomainName>,
 }
 
 /// The products a query names, in order of appearance.
@@ -63,7 +64,9 @@ fn products_in(
 
 /// Opens the products the query names (as the asking domain), runs it, prints the rows.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Outcome {
-    let consumer = DomainConsumer::connect(args.domain, &ctx.endpoints()?).await?;
+    let endpoints = ctx.endpoints()?;
+    let domain = crate::stream::acting_domain(&endpoints, args.domain).await?;
+    let consumer = DomainConsumer::connect(domain, &endpoints).await?;
     let data = consumer.static_data();
     let products = products_in(data.session(), &args.sql)?;
     if products.is_empty() {

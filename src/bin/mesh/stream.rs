@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use datamesh::catalog::CatalogClient;
 use datamesh::consumer_kit::{
-    CancellationToken, DomainConsumer, Event, Handler, HandlerError, StartFrom,
+    CancellationToken, DomainConsumer, Event, Handler, HandlerError, Position, StartFrom,
 };
 use datamesh::mesh_core::apache_avro::types::Value;
 use datamesh::mesh_core::{DomainName, Endpoints, ProductId, TopicName};
@@ -19,9 +20,9 @@ use crate::failure::{Failure, Outcome};
 pub(crate) struct TailArgs {
     /// The stream's topic, `<domain>.<stream>`.
     topic: TopicName,
-    /// The consumer domain reading.
-    #[arg(long, default_value = "mesh-cli")]
-    domain: DomainName,
+    /// The consumer domain reading (default: the catalog token's domain, else `mesh-cli`).
+    #[arg(long)]
+    domain: Option<DomainName>,
     /// The consumer group (default: a fresh one, reading from the start).
     #[arg(long)]
     group: Option<String>,
@@ -87,6 +88,11 @@ impl Handler for Print {
         }
         Ok(())
     }
+
+    /// `mesh tail` only reads: what it cannot decode is said on stderr and passed over.
+    fn on_skipped(&self, position: &Position, reason: &str) {
+        eprintln!("mesh: skipped the message at {position}: {reason}");
+    }
 }
 
 /// Cancelled on Ctrl-C or SIGTERM. The handlers are in place when this returns, so a
@@ -124,15 +130,43 @@ pub(crate) fn interrupted() -> CancellationToken {
     token
 }
 
-/// Connects a consumer unless `stop` comes first (`None` then).
+/// Connects a consumer unless `stop` comes first (`None` then); without a domain, as the
+/// one [`acting_domain`] finds.
 async fn connect_unless_stopped(
-    domain: DomainName,
+    domain: Option<DomainName>,
     endpoints: &Endpoints,
     stop: &CancellationToken,
 ) -> Result<Option<DomainConsumer>, Failure> {
+    let connect = async {
+        let domain = acting_domain(endpoints, domain).await?;
+        Ok::<_, Failure>(DomainConsumer::connect(domain, endpoints).await?)
+    };
     tokio::select! {
         () = stop.cancelled() => Ok(None),
-        consumer = DomainConsumer::connect(domain, endpoints) => Ok(Some(consumer?)),
+        consumer = connect => Ok(Some(consumer?)),
+    }
+}
+
+/// The domain a consumer command acts as: `--domain` when given (the kit refuses a token of
+/// another domain); else the domain the catalog token acts for; else `mesh-cli`, which
+/// reads what is granted to it, or everything on a catalog that does not authenticate.
+pub(crate) async fn acting_domain(
+    endpoints: &Endpoints,
+    given: Option<DomainName>,
+) -> Result<DomainName, Failure> {
+    if let Some(domain) = given {
+        return Ok(domain);
+    }
+    let catalog = CatalogClient::for_endpoints(endpoints)?;
+    let token_domain = match catalog.whoami().await {
+        Ok(identity) => identity.domain,
+        // A catalog older than `whoami`.
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    match token_domain {
+        Some(domain) => Ok(domain),
+        None => Ok(DomainName::new("mesh-cli")?),
     }
 }
 
@@ -162,6 +196,7 @@ pub(crate) async fn tail(ctx: &Context, args: TailArgs) -> Outcome {
         .with_group(group)
         .with_start_from(start)
         .with_concurrency(1)
+        .without_dead_letters()
         .run(
             Print {
                 printed: AtomicU64::new(0),
@@ -183,7 +218,8 @@ pub(crate) async fn sink(ctx: &Context, args: SinkArgs) -> Outcome {
         () = stop.cancelled() => return Ok(ExitCode::SUCCESS),
         reached = crate::broker::reach(&endpoints, None) => reached?,
     }
-    let Some(consumer) = connect_unless_stopped(product.domain(), &endpoints, &stop).await? else {
+    let Some(consumer) = connect_unless_stopped(Some(product.domain()), &endpoints, &stop).await?
+    else {
         return Ok(ExitCode::SUCCESS);
     };
     let summary = consumer
