@@ -67,5 +67,5 @@ pub use error::{Error, Result};
 pub use model::{
     AuditEntry, CreatedToken, DataProduct, Domain, Grant, Identity, IdentityKind, NewToken,
     PartitionOffset, ProductHealth, SchemaId, Sla, StreamHead, StreamLag, StreamPort, TablePort,
-    TableVersion, TokenInfo,
+    TableVersion, TokenInfo, WriteMode,
 };

@@ -114,6 +114,45 @@ pub struct TablePort {
     /// stream are then also checked against what the table can take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_topic: Option<TopicName>,
+    /// How the product's writer changes the table, as its contract declares. Absent for ports
+    /// saved before the catalog recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_mode: Option<WriteMode>,
+    /// The key columns a `merge` upserts by, in order; empty for the other modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merge_keys: Vec<String>,
+}
+
+/// How a product's writer changes its table. Recorded so that a change to it, which changes
+/// what the product's rows mean, shows in `mesh contract diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Each snapshot replaces the rows.
+    Overwrite,
+    /// Rows are added.
+    Append,
+    /// Rows are upserted by the port's `merge_keys`.
+    Merge,
+}
+
+impl WriteMode {
+    /// `overwrite`, `append` or `merge`, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Overwrite => "overwrite",
+            Self::Append => "append",
+            Self::Merge => "merge",
+        }
+    }
+
+    /// The mode named `name` on the wire.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Overwrite, Self::Append, Self::Merge]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+    }
 }
 
 /// The Kafka position a table version contains up to: offsets are next-to-read, as Kafka

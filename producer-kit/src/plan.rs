@@ -441,7 +441,18 @@ fn product_changes(held: &DataProduct, wanted: &DataProduct) -> Change {
         })
     };
     let sla = |p: &DataProduct| p.sla.map(|s| s.max_staleness_secs);
+    // What a row of the table means: the same rows written in another mode, or merged on
+    // other keys, are another product to its readers.
+    let writes = |p: &DataProduct| match &p.table_port {
+        None => "no table".to_owned(),
+        Some(t) => match t.write_mode {
+            Some(catalog::WriteMode::Merge) => format!("merge on {}", t.merge_keys.join(", ")),
+            Some(mode) => mode.as_str().to_owned(),
+            None => "not recorded".to_owned(),
+        },
+    };
     changes(&[
+        ("write mode", &writes(held), &writes(wanted)),
         ("description", &held.description, &wanted.description),
         ("tags", &held.tags, &wanted.tags),
         ("sla_secs", &sla(held), &sla(wanted)),

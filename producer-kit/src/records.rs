@@ -1,7 +1,9 @@
 //! What the catalog records of a contract: the subjects of its schemas and its products.
 
 use catalog::{DataProduct, Sla, StreamPort, TablePort};
-use mesh_core::{AvroSchema, Contract, Endpoints, ProductId, ProductSpec, Subject, TopicName};
+use mesh_core::{
+    AvroSchema, Contract, Endpoints, ProductId, ProductSpec, Subject, TopicName, WriteMode,
+};
 
 /// Every schema of `contract` with its registry subject: products' row schemas, then
 /// streams' value schemas.
@@ -44,6 +46,15 @@ pub(crate) fn describe(
             uri: endpoints.table_url(&id),
             partition_columns: product.partition_by.clone(),
             source_topic: product.source.as_ref().map(topic),
+            write_mode: Some(match product.mode {
+                WriteMode::Overwrite => catalog::WriteMode::Overwrite,
+                WriteMode::Append => catalog::WriteMode::Append,
+                WriteMode::Merge { .. } => catalog::WriteMode::Merge,
+            }),
+            merge_keys: match &product.mode {
+                WriteMode::Merge { keys } => keys.clone(),
+                _ => Vec::new(),
+            },
         }),
         table_location_hidden: false,
         id,

@@ -503,6 +503,34 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
         assert!(renamed.stdout.contains(expected), "{expected}: {renamed:?}");
     }
 
+    // What a row means changes with the write mode and the merge keys: the diff shows both,
+    // and the product page says how the table is written.
+    let product = mesh(&dev, &["catalog", "product", "payments.latest"], 0)?;
+    assert!(
+        product.stdout.contains("written by merge on key"),
+        "{product:?}"
+    );
+    let declared = std::fs::read_to_string(manifest)?;
+    let merge_on_key = "mode = \"merge\"\nkeys = [\"key\"]\n";
+    assert!(declared.contains(merge_on_key), "the template merges on key");
+    for (writes, expected) in [
+        ("mode = \"append\"\n", r#"write mode: "merge on key" -> "append""#),
+        (
+            "mode = \"merge\"\nkeys = [\"event_id\"]\n",
+            r#"write mode: "merge on key" -> "merge on event_id""#,
+        ),
+    ] {
+        let changed = krate.join("changed.toml");
+        std::fs::write(&changed, declared.replace(merge_on_key, writes))?;
+        let diff = mesh(
+            &dev,
+            &["contract", "diff", changed.to_str().ok_or("path")?],
+            0,
+        )?;
+        assert!(diff.stdout.contains(expected), "{expected}: {diff:?}");
+        assert!(!diff.stdout.contains("nothing to change"), "{diff:?}");
+    }
+
     // Errors: one line, a hint, an exit code a script can test.
     let unreachable = mesh(
         &dev,

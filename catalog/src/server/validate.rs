@@ -6,7 +6,7 @@
 //! field; nothing is clamped or stored as something else.
 
 use crate::model::registry::{ConfigUpdate, ModeBody, RegisterSchema};
-use crate::model::{DataProduct, Domain, NewToken, StreamHead, TableVersion};
+use crate::model::{DataProduct, Domain, NewToken, StreamHead, TableVersion, WriteMode};
 
 use super::store::now_ms;
 use super::store::registry::{MAX_SCHEMA_ID, MAX_VERSION};
@@ -90,6 +90,21 @@ impl Validate for DataProduct {
                     return Err("table_port.partition_columns holds an empty name".into());
                 }
                 line("a partition column", column)?;
+            }
+            items("table_port.merge_keys", &port.merge_keys)?;
+            for key in &port.merge_keys {
+                if key.is_empty() {
+                    return Err("table_port.merge_keys holds an empty name".into());
+                }
+                line("a merge key", key)?;
+            }
+            let merges = port.write_mode == Some(WriteMode::Merge);
+            if merges == port.merge_keys.is_empty() {
+                return Err(if merges {
+                    "table_port.write_mode is merge but merge_keys is empty".into()
+                } else {
+                    "table_port.merge_keys is set but write_mode is not merge".into()
+                });
             }
         }
         if let Some(sla) = self.sla

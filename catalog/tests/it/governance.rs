@@ -26,7 +26,12 @@ fn product() -> serde_json::Value {
         "tags": ["music", "catalogue"],
         "sla": { "max_staleness_secs": 3600 },
         "stream_ports": [{ "topic": "songs.released", "value_subject": "songs.released-value" }],
-        "table_port": { "uri": "file:///lake/songs/catalogue", "partition_columns": ["genre"] }
+        "table_port": {
+            "uri": "file:///lake/songs/catalogue",
+            "partition_columns": ["genre"],
+            "write_mode": "merge",
+            "merge_keys": ["song_id"]
+        }
     })
 }
 
@@ -73,6 +78,28 @@ async fn products_live_in_their_domain_with_their_ports(db: Db) -> TestResult {
     assert_eq!(status, StatusCode::OK, "{saved}");
     let (_, _, got) = call(r, "GET", "/api/v1/products/songs.catalogue", None, None).await?;
     assert_eq!(got["table_port"]["partition_columns"], json!(["genre"]));
+    assert_eq!(got["table_port"]["write_mode"], "merge");
+    assert_eq!(got["table_port"]["merge_keys"], json!(["song_id"]));
+    // A write mode and its keys go together; an unknown mode is no mode.
+    for (mode, keys) in [
+        (json!("merge"), json!([])),
+        (json!("append"), json!(["song_id"])),
+        (json!("upsert"), json!([])),
+        (json!(null), json!(["song_id"])),
+    ] {
+        let mut odd = product();
+        odd["table_port"]["write_mode"] = mode.clone();
+        odd["table_port"]["merge_keys"] = keys.clone();
+        let (status, _, body) =
+            call(r, "PUT", "/api/v1/products/songs.catalogue", Some(odd), None).await?;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{mode} {keys}: {body}"
+        );
+    }
+    let (_, _, kept) = call(r, "GET", "/api/v1/products/songs.catalogue", None, None).await?;
+    assert_eq!(kept, got, "a refused save changes nothing");
     assert_eq!(got["stream_ports"][0]["topic"], "songs.released");
     assert_eq!(got["sla"]["max_staleness_secs"], 3600);
     let (_, _, all) = call(r, "GET", "/api/v1/products", None, None).await?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use datamesh::catalog::{DataProduct, Domain, IdentityKind, NewToken};
+use datamesh::catalog::{DataProduct, Domain, IdentityKind, NewToken, WriteMode};
 use datamesh::mesh_core::{DomainName, ProductId, Subject};
 use serde::Serialize;
 
@@ -43,7 +43,8 @@ pub(crate) enum Command {
         /// Words to look for.
         query: String,
     },
-    /// A product's health: table age against its SLA, stream lag.
+    /// A product's health: its table's age against the SLA and, for a table a sink feeds,
+    /// the events of its stream not yet in the table.
     Health {
         /// `<domain>.<product>`.
         id: ProductId,
@@ -234,6 +235,13 @@ pub(crate) async fn run(ctx: &Context, command: Command) -> Outcome {
             } else {
                 print!("{}", products_table(std::slice::from_ref(&product)));
                 if let Some(port) = &product.table_port {
+                    match port.write_mode {
+                        Some(WriteMode::Merge) => {
+                            println!("written by merge on {}", port.merge_keys.join(", "));
+                        }
+                        Some(mode) => println!("written by {}", mode.as_str()),
+                        None => {}
+                    }
                     if !port.partition_columns.is_empty() {
                         println!("partitioned by {}", port.partition_columns.join(", "));
                     }

@@ -6,10 +6,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Audit, Store, Tx, db, from_json_text, get, json_text, now_ms};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{
     DataProduct, Domain, Grant, PartitionOffset, SchemaId, Sla, StreamHead, StreamPort, TablePort,
-    TableVersion,
+    TableVersion, WriteMode,
 };
 
 /// The outcome of recording a table version.
@@ -160,12 +160,15 @@ impl Store {
             .map_err(db("replace the table port"))?;
         if let Some(table) = &product.table_port {
             sqlx::query(
-                "INSERT INTO table_ports (product_id, uri, partition_columns_json, source_topic) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO table_ports (product_id, uri, partition_columns_json, source_topic, write_mode, merge_keys_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id)
             .bind(&table.uri)
             .bind(json_text(&table.partition_columns))
             .bind(table.source_topic.as_ref().map(|t| t.as_str().to_owned()))
+            .bind(table.write_mode.map(WriteMode::as_str))
+            .bind(json_text(&table.merge_keys))
             .execute(&mut *tx)
             .await
             .map_err(db("store the table port"))?;
@@ -233,7 +236,8 @@ impl Store {
             });
         }
         let table = sqlx::query(
-            "SELECT uri, partition_columns_json, source_topic FROM table_ports WHERE product_id = $1",
+            "SELECT uri, partition_columns_json, source_topic, write_mode, merge_keys_json \
+             FROM table_ports WHERE product_id = $1",
         )
         .bind(&id)
         .fetch_optional(self.pool())
@@ -242,6 +246,8 @@ impl Store {
         let table_port = match table {
             Some(t) => {
                 let source: Option<String> = get(&t, "source_topic", READ)?;
+                let mode: Option<String> = get(&t, "write_mode", READ)?;
+                let keys: Option<String> = get(&t, "merge_keys_json", READ)?;
                 Some(TablePort {
                     uri: get(&t, "uri", READ)?,
                     partition_columns: from_json_text(
@@ -249,6 +255,20 @@ impl Store {
                         "partition columns",
                     )?,
                     source_topic: source.as_deref().map(TopicName::parse).transpose()?,
+                    write_mode: mode
+                        .map(|m| {
+                            WriteMode::parse(&m).ok_or_else(|| {
+                                Error::Corrupt {
+                                    what: "a table port's write mode",
+                                    reason: format!("'{m}' is not overwrite, append or merge"),
+                                }
+                            })
+                        })
+                        .transpose()?,
+                    merge_keys: keys
+                        .map(|k| from_json_text(&k, "merge keys"))
+                        .transpose()?
+                        .unwrap_or_default(),
                 })
             }
             None => None,
