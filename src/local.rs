@@ -152,19 +152,15 @@ impl LocalMesh {
     }
 }
 
-/// Object stores whose backends this build has compiled in.
-const LAKE_SCHEMES: &[&str] = &["file"];
-
 fn check_lake_scheme(url: &str) -> Result<()> {
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    if LAKE_SCHEMES.contains(&scheme) {
+    if mesh_core::lake::supports(url) {
         return Ok(());
     }
     Err(Error::Core(mesh_core::Error::Config {
         origin: Some("lake.url".into()),
         reason: format!(
-            "{url}: this build stores tables on {} only; object-store backends (s3, gs, az) are not compiled in",
-            LAKE_SCHEMES.join(", ")
+            "{url}: this build stores tables on the local filesystem (file://) and on S3 or an \
+             S3-compatible store (s3://bucket/prefix) only"
         ),
     }))
 }

@@ -282,6 +282,35 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_never_show_the_lake_credentials() -> Result<()> {
+        let config = MeshConfig::load_with(|k| {
+            match k {
+                "MESH_KAFKA_BOOTSTRAP_SERVERS" => Some("k:1"),
+                "MESH_CATALOG_URL" => Some("http://cat:1"),
+                "MESH_LAKE_URL" => Some("s3://lake/products"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })?;
+        let mut endpoints = Endpoints::from_config(&config)?;
+        endpoints.storage_options = BTreeMap::from([
+            ("AWS_ACCESS_KEY_ID".to_owned(), "AKIAEXAMPLE".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                "wJalrXUtnFEMI".to_owned(),
+            ),
+            ("AWS_SESSION_TOKEN".to_owned(), "FwoGZXIvYXdzE".to_owned()),
+            ("AWS_REGION".to_owned(), "eu-west-1".to_owned()),
+        ]);
+        let shown = format!("{endpoints:?}");
+        for secret in ["AKIAEXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdzE"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("eu-west-1"), "{shown}");
+        Ok(())
+    }
+
+    #[test]
     fn nothing_configured_means_embedded_defaults() -> Result<()> {
         let config = MeshConfig::load_with(|_| None)?;
         assert!(config.kafka.bootstrap_servers.is_none());
@@ -343,7 +372,7 @@ mod tests {
 /// Where a running mesh's services are: what the kits connect to. The local mesh hands
 /// these out; [`Endpoints::from_config`] builds them from a configuration that names every
 /// service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoints {
     /// The Kafka cluster.
     pub kafka: KafkaEndpoint,
@@ -356,6 +385,18 @@ pub struct Endpoints {
     pub lake_url: String,
     /// Object-store options for the lake (credentials, region).
     pub storage_options: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("kafka", &self.kafka)
+            .field("catalog_url", &self.catalog_url)
+            .field("catalog_token", &self.catalog_token)
+            .field("lake_url", &self.lake_url)
+            .field("storage_options", &Redacted(&self.storage_options))
+            .finish()
+    }
 }
 
 /// A Kafka cluster to connect to.

@@ -147,8 +147,9 @@ impl ProductTables {
         let slot = self.slot(spec.name.as_str());
         let mut guard = slot.lock().await;
         let mut loaded = self.current(spec, &mut guard, true).await?;
+        let mut created = false;
         if loaded.table.version().is_none() {
-            loaded
+            let creating = loaded
                 .table
                 .create(
                     Self::arrow_schema(spec)?,
@@ -156,9 +157,24 @@ impl ProductTables {
                     &spec.description,
                     &self.commit(spec),
                 )
-                .await?;
-            info!(product = %self.id(spec), "table created");
-        } else {
+                .await;
+            match creating {
+                Ok(()) => {
+                    info!(product = %self.id(spec), "table created");
+                    created = true;
+                }
+                Err(e) => {
+                    // Producers of one product starting together race to create its table:
+                    // the store lets one commit version 0, and the others take that table.
+                    let theirs = ProductTable::open(self.id(spec), &self.endpoints).await?;
+                    if theirs.version().is_none() {
+                        return Err(e.into());
+                    }
+                    loaded.table = theirs;
+                }
+            }
+        }
+        if !created {
             // A schema change the catalog accepted reaches the table now, not with the
             // first rows of the new schema: queries see the new columns at once.
             let evolved = loaded

@@ -512,9 +512,15 @@ fn a_domain_team_works_through_the_command_line() -> TestResult {
     );
     let declared = std::fs::read_to_string(manifest)?;
     let merge_on_key = "mode = \"merge\"\nkeys = [\"key\"]\n";
-    assert!(declared.contains(merge_on_key), "the template merges on key");
+    assert!(
+        declared.contains(merge_on_key),
+        "the template merges on key"
+    );
     for (writes, expected) in [
-        ("mode = \"append\"\n", r#"write mode: "merge on key" -> "append""#),
+        (
+            "mode = \"append\"\n",
+            r#"write mode: "merge on key" -> "append""#,
+        ),
         (
             "mode = \"merge\"\nkeys = [\"event_id\"]\n",
             r#"write mode: "merge on key" -> "merge on event_id""#,

@@ -8,6 +8,7 @@ mod faults;
 mod interop;
 mod portable;
 mod producer;
+mod s3;
 mod slice;
 mod support;
 mod templates;

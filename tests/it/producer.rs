@@ -623,7 +623,7 @@ async fn schema_changes_reach_the_table_for_old_and_new_writers() -> TestResult 
 }
 
 /// Rows as `a|b|c` lines, nulls as `null`.
-fn format_rows(
+pub(crate) fn format_rows(
     batches: &[RecordBatch],
 ) -> Result<Vec<String>, deltalake::arrow::error::ArrowError> {
     use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};

@@ -111,13 +111,13 @@ async fn a_lake_this_build_cannot_reach_is_refused_clearly() -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut config = datamesh::mesh_core::MeshConfig::default();
     config.data_dir = Some(dir.path().to_owned());
-    config.lake.url = Some("s3://bucket/products".into());
+    config.lake.url = Some("gs://bucket/products".into());
     let err = datamesh::LocalMesh::start(&config)
         .await
-        .expect_err("s3 without a backend");
+        .expect_err("gs without a backend");
     let text = err.to_string();
     assert!(
-        text.contains("lake.url") && text.contains("s3://bucket/products"),
+        text.contains("lake.url") && text.contains("gs://bucket/products"),
         "{text}"
     );
     Ok(())

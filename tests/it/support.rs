@@ -29,7 +29,7 @@ fn required() -> bool {
     std::env::var_os("MESH_TEST_REQUIRE_EXTERNAL").is_some()
 }
 
-fn external(var: &str, what: &str) -> Option<String> {
+pub(crate) fn external(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ if required() => panic!("{what} is required: {var} is not set (run scripts/test)"),
@@ -58,6 +58,18 @@ pub(crate) fn python() -> Option<String> {
 pub(crate) async fn mesh(
     bootstrap: Option<String>,
 ) -> Result<(LocalMesh, tempfile::TempDir), Box<dyn std::error::Error + Send + Sync>> {
+    mesh_with(|config| {
+        if let Some(servers) = bootstrap {
+            config.kafka.bootstrap_servers = Some(servers);
+        }
+    })
+    .await
+}
+
+/// A local mesh in a temporary directory, configured further by `configure`.
+pub(crate) async fn mesh_with(
+    configure: impl FnOnce(&mut MeshConfig),
+) -> Result<(LocalMesh, tempfile::TempDir), Box<dyn std::error::Error + Send + Sync>> {
     // `RUST_LOG=consumer_kit=debug cargo test ... -- --nocapture` shows what the kits log.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -66,9 +78,6 @@ pub(crate) async fn mesh(
     let dir = tempfile::tempdir()?;
     let mut config = MeshConfig::default();
     config.data_dir = Some(dir.path().to_owned());
-    if let Some(servers) = bootstrap {
-        config.kafka.bootstrap_servers = Some(servers);
-    }
     // tansu holds JoinGroup for half the session timeout, and the in-process broker only
     // hands partitions to a new member once the old assignment's session expires: keep it
     // short in tests.
@@ -76,6 +85,7 @@ pub(crate) async fn mesh(
         .kafka
         .options
         .insert("session.timeout.ms".into(), "6000".into());
+    configure(&mut config);
     let mesh = LocalMesh::start(&config).await?;
     Ok((mesh, dir))
 }
@@ -86,10 +96,24 @@ pub(crate) fn run_python(
     script: &str,
     args: &[&str],
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    run_python_with(python, script, args, &[])
+}
+
+/// [`run_python`] with `env` set for the script (an object store's settings, say).
+pub(crate) fn run_python_with(
+    python: &str,
+    script: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(script);
-    let output = Command::new(python).arg(&path).args(args).output()?;
+    let output = Command::new(python)
+        .arg(&path)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()?;
     if !output.status.success() {
         return Err(format!(
             "{script} failed ({}):\n{}\n{}",

@@ -90,8 +90,14 @@ async fn products_live_in_their_domain_with_their_ports(db: Db) -> TestResult {
         let mut odd = product();
         odd["table_port"]["write_mode"] = mode.clone();
         odd["table_port"]["merge_keys"] = keys.clone();
-        let (status, _, body) =
-            call(r, "PUT", "/api/v1/products/songs.catalogue", Some(odd), None).await?;
+        let (status, _, body) = call(
+            r,
+            "PUT",
+            "/api/v1/products/songs.catalogue",
+            Some(odd),
+            None,
+        )
+        .await?;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -14,6 +14,10 @@
 //! - [`compaction`] keeps tables written by many small commits (appending producers, stream
 //!   sinks) at a bounded number of files: one size-tiered policy, run in the background by a
 //!   [`Compactor`] that tracks its work so a writer's shutdown can wait for it.
+//! - Lakes live on the local filesystem (`file://`) or on S3 and the stores that speak its
+//!   API (`s3://bucket/prefix`, [`cloud`] says how they are configured and why concurrent
+//!   writers are safe there: Delta commits with a conditional PUT). [`supports`] says whether
+//!   this build can store tables under a URL.
 //! - [`LocalLake`] is the local filesystem as an object store whose commit-log listings do
 //!   not grow with the log. Delta finds a table's newest version by listing its `_delta_log/`
 //!   from the version it knows, several times per commit; on S3, GCS or Azure that listing
@@ -45,10 +49,12 @@ use url::Url;
 
 use crate::config::Endpoints;
 
+pub mod cloud;
 pub mod compaction;
 mod local;
 mod table;
 
+pub use cloud::supports;
 pub use compaction::{CompactionPolicy, Compactor};
 pub use local::LocalLake;
 pub use table::{
@@ -57,11 +63,12 @@ pub use table::{
 };
 
 /// A builder for the table at `url` with the storage options of `endpoints`; a `file:` table
-/// goes through [`LocalLake`].
+/// goes through [`LocalLake`], an `s3:` table through [`cloud`]'s S3 client.
 pub fn table_builder(
     url: Url,
     endpoints: &Endpoints,
 ) -> Result<DeltaTableBuilder, DeltaTableError> {
+    cloud::register();
     let options = endpoints.storage_options.clone().into_iter().collect();
     let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(options);
     Ok(if url.scheme() == "file" {

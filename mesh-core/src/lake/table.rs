@@ -311,7 +311,10 @@ impl ProductTable {
         self.delta(version)
     }
 
-    /// Creates the table, empty, with `schema` and `partition_by`; a version-0 commit.
+    /// Creates the table, empty, with `schema` and `partition_by`: a version-0 commit that
+    /// fails if another writer made version 0 first (Delta would otherwise land this
+    /// creation on top of theirs, a second table identity in one log); that writer's table
+    /// is then the one to use.
     pub async fn create(
         &mut self,
         schema: SchemaRef,
@@ -327,7 +330,7 @@ impl ProductTable {
             .with_table_name(self.product.product().as_str())
             .with_partition_columns(partition_by.to_vec())
             .with_description(description)
-            .with_commit_properties(commit.properties());
+            .with_commit_properties(commit.properties().with_max_retries(0));
         self.table = self.delta(create.await)?;
         Ok(())
     }

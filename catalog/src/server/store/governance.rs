@@ -257,11 +257,9 @@ impl Store {
                     source_topic: source.as_deref().map(TopicName::parse).transpose()?,
                     write_mode: mode
                         .map(|m| {
-                            WriteMode::parse(&m).ok_or_else(|| {
-                                Error::Corrupt {
-                                    what: "a table port's write mode",
-                                    reason: format!("'{m}' is not overwrite, append or merge"),
-                                }
+                            WriteMode::parse(&m).ok_or_else(|| Error::Corrupt {
+                                what: "a table port's write mode",
+                                reason: format!("'{m}' is not overwrite, append or merge"),
                             })
                         })
                         .transpose()?,

@@ -1,0 +1,173 @@
+//! Lakes on object storage: S3 and the stores that speak its API (MinIO, Cloudflare R2, Ceph,
+//! moto), compiled in always.
+//!
+//! A product table at `s3://bucket/prefix/<domain>/<product>` is opened through
+//! `object_store`'s S3 client and written through Delta's default log store, which commits a
+//! version by creating its log file with a conditional PUT (`If-None-Match: *`): of two
+//! writers racing for one version, the store lets one create it and tells the other it
+//! exists, so that writer re-reads the log and retries on top. No lock service (DynamoDB) is
+//! involved, so any store that honours `If-None-Match` on PUT is safe for concurrent writers,
+//! and one that ignores it is not (it would let the second writer overwrite the first's
+//! commit).
+//!
+//! Settings come from the lake's storage options (`[lake.storage_options]` in `mesh.toml`),
+//! then from the environment, named as delta-rs and the AWS tools name them
+//! (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_REGION`, `AWS_ALLOW_HTTP`, ...; any `object_store` S3 key, in either case). An option
+//! no S3 client knows is refused by name rather than ignored, so a misspelt endpoint cannot
+//! send a team's tables to AWS. Values are never logged.
+
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+
+use deltalake::logstore::object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use deltalake::logstore::object_store::path::Path;
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore,
+    logstore_factories, object_store_factories,
+};
+use deltalake::{DeltaResult, DeltaTableError};
+use url::Url;
+
+/// URL schemes served by [`S3`].
+pub const S3_SCHEMES: &[&str] = &["s3", "s3a"];
+
+/// Registers the object-store lakes with Delta, once per process.
+pub(crate) fn register() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        for scheme in S3_SCHEMES {
+            let Ok(url) = Url::parse(&format!("{scheme}://")) else {
+                continue;
+            };
+            object_store_factories().insert(url.clone(), Arc::new(S3));
+            logstore_factories().insert(url, Arc::new(ConditionalPut));
+        }
+    });
+}
+
+/// Whether this build can store tables under `url`'s scheme.
+pub fn supports(url: &str) -> bool {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    scheme == "file" || S3_SCHEMES.contains(&scheme)
+}
+
+/// The S3 client for a table's bucket.
+struct S3;
+
+impl ObjectStoreFactory for S3 {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        config: &StorageConfig,
+    ) -> DeltaResult<(ObjectStoreRef, Path)> {
+        let store = s3_builder(url, &config.unknown_properties)?
+            .build()
+            .map_err(|e| DeltaTableError::Generic(format!("{url}: {e}")))?;
+        let prefix = Path::parse(url.path())
+            .map_err(|e| DeltaTableError::InvalidTableLocation(format!("{url}: {e}")))?;
+        Ok((Arc::new(store), prefix))
+    }
+}
+
+/// An S3 client builder for `url`'s bucket: the environment's `AWS_*` settings, then
+/// `options` over them. Keys are matched without regard to case; one that is not an S3
+/// setting is an error naming it (never its value).
+fn s3_builder<'a>(
+    url: &Url,
+    options: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> DeltaResult<AmazonS3Builder> {
+    let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+    for (key, value) in options {
+        let parsed = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase()).map_err(|_| {
+            DeltaTableError::Generic(format!(
+                "lake storage option {key} is not an S3 setting (AWS_ENDPOINT_URL, AWS_REGION, \
+                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, ...)"
+            ))
+        })?;
+        builder = builder.with_config(parsed, value);
+    }
+    Ok(builder)
+}
+
+/// Delta's default log store: commits are conditional PUTs of the version's log file.
+struct ConditionalPut;
+
+impl LogStoreFactory for ConditionalPut {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn builder(options: &[(&str, &str)]) -> DeltaResult<AmazonS3Builder> {
+        let options: HashMap<String, String> = options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let url = Url::parse("s3://lake/products/songs/catalogue")
+            .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        s3_builder(&url, &options)
+    }
+
+    #[test]
+    fn options_are_named_as_delta_rs_names_them_in_either_case() -> DeltaResult<()> {
+        let built = builder(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("aws_region", "eu-west-1"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ])?;
+        assert_eq!(
+            built
+                .get_config_value(&AmazonS3ConfigKey::Endpoint)
+                .as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            built
+                .get_config_value(&AmazonS3ConfigKey::Region)
+                .as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            built
+                .get_config_value(&AmazonS3ConfigKey::Bucket)
+                .as_deref(),
+            Some("lake")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_misspelt_option_is_refused_by_name_without_its_value() {
+        let refused = builder(&[("AWS_ENDPIONT_URL", "http://secret.example")]);
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("AWS_ENDPIONT_URL"), "{message}");
+        assert!(!message.contains("secret.example"), "{message}");
+    }
+
+    #[test]
+    fn file_and_s3_lakes_are_supported() {
+        assert!(supports("file:///var/lib/mesh/lake/"));
+        assert!(supports("s3://lake/products/"));
+        assert!(supports("s3a://lake/"));
+        assert!(!supports("gs://lake/"));
+        assert!(!supports("lake"));
+    }
+}
