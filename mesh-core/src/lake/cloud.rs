@@ -145,12 +145,11 @@ mod tests {
                 .as_deref(),
             Some("eu-west-1")
         );
-        assert_eq!(
-            built
-                .get_config_value(&AmazonS3ConfigKey::Bucket)
-                .as_deref(),
-            Some("lake")
-        );
+        // The bucket comes from the table's URL.
+        let store = built
+            .build()
+            .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        assert_eq!(store.to_string(), "AmazonS3(lake)");
         Ok(())
     }
 
