@@ -161,12 +161,13 @@ start_tansu() {
 }
 
 
-# Starts moto, an in-memory S3 server (it honours conditional PUT, as Delta's commits need),
-# with the bucket the S3 tests use; sets MESH_TEST_S3_ENDPOINT.
+# Starts moto, an in-memory S3 server honouring conditional PUT as Delta's commits need (one
+# request at a time: scripts/moto_s3.py says why), with the bucket the S3 tests use; sets
+# MESH_TEST_S3_ENDPOINT.
 start_moto() {
   local port
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$CACHE/logs/moto.log" 2>&1 &
+  "$PYTHON" scripts/moto_s3.py 127.0.0.1 "$port" >"$CACHE/logs/moto.log" 2>&1 &
   PIDS+=($!)
   wait_for_port "$port" moto
   python3 -c "import urllib.request as r; r.urlopen(r.Request('http://127.0.0.1:$port/mesh-test', method='PUT'))"

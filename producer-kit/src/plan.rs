@@ -443,16 +443,23 @@ fn product_changes(held: &DataProduct, wanted: &DataProduct) -> Change {
     let sla = |p: &DataProduct| p.sla.map(|s| s.max_staleness_secs);
     // What a row of the table means: the same rows written in another mode, or merged on
     // other keys, are another product to its readers.
-    let writes = |p: &DataProduct| match &p.table_port {
-        None => "no table".to_owned(),
-        Some(t) => match t.write_mode {
-            Some(catalog::WriteMode::Merge) => format!("merge on {}", t.merge_keys.join(", ")),
-            Some(mode) => mode.as_str().to_owned(),
-            None => "not recorded".to_owned(),
-        },
+    // A catalog that has not recorded the mode (an older catalog, or a port saved before it
+    // did) shows no change: the next apply records it.
+    let writes = |p: &DataProduct| {
+        p.table_port.as_ref().and_then(|t| match t.write_mode? {
+            catalog::WriteMode::Merge => Some(format!("merge on {}", t.merge_keys.join(", "))),
+            mode => Some(mode.as_str().to_owned()),
+        })
+    };
+    let (held_writes, wanted_writes) = match writes(held) {
+        Some(held) => (
+            held,
+            writes(wanted).unwrap_or_else(|| "no table".to_owned()),
+        ),
+        None => (String::new(), String::new()),
     };
     changes(&[
-        ("write mode", &writes(held), &writes(wanted)),
+        ("write mode", &held_writes, &wanted_writes),
         ("description", &held.description, &wanted.description),
         ("tags", &held.tags, &wanted.tags),
         ("sla_secs", &sla(held), &sla(wanted)),

@@ -165,7 +165,8 @@ impl ProductTables {
                 }
                 Err(e) => {
                     // Producers of one product starting together race to create its table:
-                    // the store lets one commit version 0, and the others take that table.
+                    // the store lets one commit version 0, and the others take that table
+                    // (Delta logs their lost commit as an error on its way here).
                     let theirs = ProductTable::open(self.id(spec), &self.endpoints).await?;
                     if theirs.version().is_none() {
                         return Err(e.into());

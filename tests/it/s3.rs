@@ -211,16 +211,9 @@ async fn the_sink_appends_a_stream_to_s3_exactly_once() -> TestResult {
         shutdown.cancel();
         sink.await??;
     }
-    let data = consumer.static_data();
-    data.open(&product).await?;
-    let counted: Vec<serde_json::Value> = data
-        .rows(&format!(
-            "SELECT count(*) AS n, count(DISTINCT song_id) AS d FROM {product}"
-        ))
-        .await?;
     assert_eq!(
-        (counted[0]["n"].as_u64(), counted[0]["d"].as_u64()),
-        (Some(100), Some(100)),
+        rows_and_songs(&consumer, &product).await?,
+        (100, 100),
         "every event once"
     );
     let latest = catalog.latest_table_version(&product).await?;
@@ -236,6 +229,27 @@ async fn the_sink_appends_a_stream_to_s3_exactly_once() -> TestResult {
     producer.close(Duration::from_secs(10)).await?;
     mesh.shutdown().await?;
     Ok(())
+}
+
+/// The rows of a product's table and its distinct `song_id`s, as `StaticData` counts them.
+async fn rows_and_songs(
+    consumer: &DomainConsumer,
+    product: &ProductId,
+) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let data = consumer.static_data();
+    data.open(product).await?;
+    let counted: Vec<serde_json::Value> = data
+        .rows(&format!(
+            "SELECT count(*) AS n, count(DISTINCT song_id) AS d FROM {product}"
+        ))
+        .await?;
+    let count = |column: &str| {
+        counted
+            .first()
+            .and_then(|row| row[column].as_u64())
+            .ok_or("no count")
+    };
+    Ok((count("n")?, count("d")?))
 }
 
 /// Appends each worker process makes.
@@ -278,6 +292,16 @@ async fn three_processes_append_to_one_product_on_s3_and_lose_no_commit() -> Tes
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
+    // Let them all reach `connect` before any starts it, so they race for the table.
+    let ready = |worker: usize| dir.path().join(format!("ready-{worker}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !(0..3).all(|w| ready(w).exists()) {
+        if std::time::Instant::now() > deadline {
+            return Err("the workers never got ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::write(dir.path().join("go"), "")?;
     for child in workers {
         let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -304,16 +328,9 @@ async fn three_processes_append_to_one_product_on_s3_and_lose_no_commit() -> Tes
     assert_eq!(table.version(), Some(3 * APPENDS as u64), "{history:?}");
     let rows = 3 * APPENDS * 2;
     let consumer = DomainConsumer::connect(id.domain(), &endpoints).await?;
-    let data = consumer.static_data();
-    data.open(&id).await?;
-    let counted: Vec<serde_json::Value> = data
-        .rows(&format!(
-            "SELECT count(*) AS n, count(DISTINCT song_id) AS d FROM {id}"
-        ))
-        .await?;
     assert_eq!(
-        (counted[0]["n"].as_u64(), counted[0]["d"].as_u64()),
-        (Some(rows as u64), Some(rows as u64)),
+        rows_and_songs(&consumer, &id).await?,
+        (rows as u64, rows as u64),
         "every row once"
     );
     let latest = mesh_catalog(&endpoints)?.latest_table_version(&id).await?;
@@ -348,7 +365,8 @@ fn config_toml(config: &MeshConfig) -> String {
 }
 
 /// One of [`three_processes_append_to_one_product_on_s3_and_lose_no_commit`]'s processes:
-/// that test starts it with `MESH_TEST_S3_WORKER=<domain>,<worker>,<dir>`; on its own it
+/// that test starts it with `MESH_TEST_S3_WORKER=<domain>,<worker>,<dir>` and tells it to go
+/// by creating `<dir>/go` once every worker has created `<dir>/ready-<worker>`; on its own it
 /// does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a worker process of three_processes_append_to_one_product_on_s3_and_lose_no_commit, which starts it"]
@@ -364,9 +382,16 @@ async fn append_worker() -> TestResult {
     let endpoints = Endpoints::from_config(&MeshConfig::load()?)?;
     let contract_dir = Path::new(dir).join(format!("worker-{worker}"));
     std::fs::create_dir_all(&contract_dir)?;
-    let producer =
-        DomainProducer::connect(music_contract(&contract_dir, domain, "append")?, &endpoints)
-            .await?;
+    let contract = music_contract(&contract_dir, domain, "append")?;
+    std::fs::write(Path::new(dir).join(format!("ready-{worker}")), "")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !Path::new(dir).join("go").exists() {
+        if std::time::Instant::now() > deadline {
+            return Err("never told to go".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let producer = DomainProducer::connect(contract, &endpoints).await?;
     for append in 0..APPENDS as i64 {
         let id = (worker * 1000 + append) * 2;
         producer

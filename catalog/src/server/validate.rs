@@ -98,6 +98,15 @@ impl Validate for DataProduct {
                 }
                 line("a merge key", key)?;
             }
+            if let Some(twice) = port
+                .merge_keys
+                .iter()
+                .enumerate()
+                .find(|(i, key)| port.merge_keys[..*i].contains(key))
+                .map(|(_, key)| key)
+            {
+                return Err(format!("table_port.merge_keys names {twice} twice"));
+            }
             let merges = port.write_mode == Some(WriteMode::Merge);
             if merges == port.merge_keys.is_empty() {
                 return Err(if merges {

@@ -86,6 +86,7 @@ async fn products_live_in_their_domain_with_their_ports(db: Db) -> TestResult {
         (json!("append"), json!(["song_id"])),
         (json!("upsert"), json!([])),
         (json!(null), json!(["song_id"])),
+        (json!("merge"), json!(["song_id", "song_id"])),
     ] {
         let mut odd = product();
         odd["table_port"]["write_mode"] = mode.clone();

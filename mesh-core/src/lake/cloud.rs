@@ -11,25 +11,33 @@
 //! commit).
 //!
 //! Settings come from the lake's storage options (`[lake.storage_options]` in `mesh.toml`),
-//! then from the environment, named as delta-rs and the AWS tools name them
+//! then from the environment, under the names delta-rs and the AWS tools use
 //! (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-//! `AWS_REGION`, `AWS_ALLOW_HTTP`, ...; any `object_store` S3 key, in either case). An option
-//! no S3 client knows is refused by name rather than ignored, so a misspelt endpoint cannot
-//! send a team's tables to AWS. Values are never logged.
+//! `AWS_REGION`, `AWS_ALLOW_HTTP`, ...; any `object_store` S3 key, in either case), plus
+//! Delta's own `SSL_CERT_FILE`/`certificate_path` and concurrency limit. An option no S3
+//! client knows is refused by name rather than ignored, so a misspelt endpoint cannot send a
+//! team's tables to AWS. Values are never logged.
+//!
+//! Credentials: keys in the options or the environment, a web identity
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE` with `AWS_ROLE_ARN`, as on EKS), ECS container credentials,
+//! or else the instance metadata service. Profiles in `~/.aws` and SSO are not read (python
+//! `deltalake` reads them): export the keys, or run where a role provides them.
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};
 
-use deltalake::logstore::object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::{
-    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore,
-    logstore_factories, object_store_factories,
+    DeltaIOStorageBackend, LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef,
+    StorageConfig, client_options_from_certificate, default_logstore, logstore_factories,
+    object_store_factories,
 };
 use deltalake::{DeltaResult, DeltaTableError};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::limit::LimitStore;
+use object_store::path::Path;
 use url::Url;
 
-/// URL schemes served by [`S3`].
+/// URL schemes served by the S3 client.
 pub const S3_SCHEMES: &[&str] = &["s3", "s3a"];
 
 /// Registers the object-store lakes with Delta, once per process.
@@ -61,23 +69,52 @@ impl ObjectStoreFactory for S3 {
         url: &Url,
         config: &StorageConfig,
     ) -> DeltaResult<(ObjectStoreRef, Path)> {
-        let store = s3_builder(url, &config.unknown_properties)?
+        let certificate = config
+            .certificate
+            .as_ref()
+            .and_then(|c| c.certificate_path.as_deref());
+        let store = s3_builder(url, certificate, &config.unknown_properties)?
             .build()
             .map_err(|e| DeltaTableError::Generic(format!("{url}: {e}")))?;
+        // Delta takes its own settings (a concurrency limit, a separate IO runtime) out of the
+        // options before a factory sees them; apply them as its built-in stores do.
+        let limit = config.limit.as_ref().and_then(|l| l.max_concurrency);
+        let mut store: ObjectStoreRef = match limit {
+            Some(limit) => Arc::new(LimitStore::new(store, limit)),
+            None => Arc::new(store),
+        };
+        if let Some(runtime) = &config.runtime {
+            store = Arc::new(DeltaIOStorageBackend::new(store, runtime.clone()));
+        }
         let prefix = Path::parse(url.path())
             .map_err(|e| DeltaTableError::InvalidTableLocation(format!("{url}: {e}")))?;
-        Ok((Arc::new(store), prefix))
+        Ok((store, prefix))
     }
 }
 
-/// An S3 client builder for `url`'s bucket: the environment's `AWS_*` settings, then
-/// `options` over them. Keys are matched without regard to case; one that is not an S3
-/// setting is an error naming it (never its value).
+/// An S3 client builder for `url`'s bucket: trusting `certificate` (a PEM root) if given,
+/// with the environment's `AWS_*` settings, then `options` over them. Keys are matched
+/// without regard to case; an option that is not an S3 setting is an error naming it (never
+/// its value); environment variables no S3 client knows are left alone, as
+/// `AmazonS3Builder::from_env` leaves them.
 fn s3_builder<'a>(
     url: &Url,
+    certificate: Option<&str>,
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> DeltaResult<AmazonS3Builder> {
-    let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+    let mut builder = AmazonS3Builder::new();
+    if let Some(path) = certificate {
+        builder = builder.with_client_options(client_options_from_certificate(path)?);
+    }
+    for (key, value) in std::env::vars_os() {
+        if let (Some(key), Some(value)) = (key.to_str(), value.to_str())
+            && key.starts_with("AWS_")
+            && let Ok(parsed) = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase())
+        {
+            builder = builder.with_config(parsed, value);
+        }
+    }
+    builder = builder.with_url(url.as_str());
     for (key, value) in options {
         let parsed = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase()).map_err(|_| {
             DeltaTableError::Generic(format!(
@@ -123,7 +160,7 @@ mod tests {
             .collect();
         let url = Url::parse("s3://lake/products/songs/catalogue")
             .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-        s3_builder(&url, &options)
+        s3_builder(&url, None, &options)
     }
 
     #[test]
