@@ -160,7 +160,8 @@ fn check_lake_scheme(url: &str) -> Result<()> {
         origin: Some("lake.url".into()),
         reason: format!(
             "{url}: this build stores tables on the local filesystem (file://) and on S3 or an \
-             S3-compatible store (s3://bucket/prefix) only"
+             S3-compatible store (s3://bucket/prefix); Google Cloud Storage (gs://) and Azure \
+             (az://, abfss://) need the datamesh crate's gcs and azure features"
         ),
     }))
 }

@@ -1,5 +1,7 @@
 //! Lakes on object storage: S3 and the stores that speak its API (MinIO, Cloudflare R2, Ceph,
-//! moto), compiled in always.
+//! moto), compiled in always; Google Cloud Storage (`gs://`) with the `gcs` feature and Azure
+//! (`az://`, `abfss://`, `azure://`) with the `azure` feature, configured the same way under
+//! their own names (`GOOGLE_*`, `AZURE_*`) and committing with their own conditional writes.
 //!
 //! A product table at `s3://bucket/prefix/<domain>/<product>` is opened through
 //! `object_store`'s S3 client and written through Delta's default log store, which commits a
@@ -32,23 +34,50 @@ use deltalake::logstore::{
     object_store_factories,
 };
 use deltalake::{DeltaResult, DeltaTableError};
+use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::limit::LimitStore;
 use object_store::path::Path;
 use url::Url;
 
-/// URL schemes served by the S3 client.
-pub const S3_SCHEMES: &[&str] = &["s3", "s3a"];
+/// An object store a lake can live on, with the URL schemes it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    /// S3 and the stores that speak its API.
+    S3,
+    /// Google Cloud Storage (feature `gcs`).
+    #[cfg(feature = "gcs")]
+    Gcs,
+    /// Azure Blob Storage and ADLS Gen2 (feature `azure`).
+    #[cfg(feature = "azure")]
+    Azure,
+}
+
+/// Each URL scheme this build stores tables under, and its store.
+const SCHEMES: &[(&str, Cloud)] = &[
+    ("s3", Cloud::S3),
+    ("s3a", Cloud::S3),
+    #[cfg(feature = "gcs")]
+    ("gs", Cloud::Gcs),
+    #[cfg(feature = "azure")]
+    ("az", Cloud::Azure),
+    #[cfg(feature = "azure")]
+    ("abfs", Cloud::Azure),
+    #[cfg(feature = "azure")]
+    ("abfss", Cloud::Azure),
+    #[cfg(feature = "azure")]
+    ("azure", Cloud::Azure),
+];
 
 /// Registers the object-store lakes with Delta, once per process.
 pub(crate) fn register() {
     static REGISTERED: Once = Once::new();
     REGISTERED.call_once(|| {
-        for scheme in S3_SCHEMES {
+        for (scheme, cloud) in SCHEMES {
             let Ok(url) = Url::parse(&format!("{scheme}://")) else {
                 continue;
             };
-            object_store_factories().insert(url.clone(), Arc::new(S3));
+            object_store_factories().insert(url.clone(), Arc::new(*cloud));
             logstore_factories().insert(url, Arc::new(ConditionalPut));
         }
     });
@@ -57,13 +86,10 @@ pub(crate) fn register() {
 /// Whether this build can store tables under `url`'s scheme.
 pub fn supports(url: &str) -> bool {
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-    scheme == "file" || S3_SCHEMES.contains(&scheme)
+    scheme == "file" || SCHEMES.iter().any(|(s, _)| *s == scheme)
 }
 
-/// The S3 client for a table's bucket.
-struct S3;
-
-impl ObjectStoreFactory for S3 {
+impl ObjectStoreFactory for Cloud {
     fn parse_url_opts(
         &self,
         url: &Url,
@@ -72,16 +98,71 @@ impl ObjectStoreFactory for S3 {
         let certificate = config
             .certificate
             .as_ref()
-            .and_then(|c| c.certificate_path.as_deref());
-        let store = s3_builder(url, certificate, &config.unknown_properties)?
-            .build()
-            .map_err(|e| DeltaTableError::Generic(format!("{url}: {e}")))?;
+            .and_then(|c| c.certificate_path.as_deref())
+            .map(client_options_from_certificate)
+            .transpose()?;
+        let options = &config.unknown_properties;
+        let built = match self {
+            Self::S3 => {
+                let builder = certificate.map_or_else(AmazonS3Builder::new, |client| {
+                    AmazonS3Builder::new().with_client_options(client)
+                });
+                configured(
+                    builder,
+                    url,
+                    "AWS_",
+                    options,
+                    S3_HINT,
+                    |b, k: AmazonS3ConfigKey, v| b.with_config(k, v),
+                )?
+                .with_url(url.as_str())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+            }
+            #[cfg(feature = "gcs")]
+            Self::Gcs => {
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+                let builder = certificate.map_or_else(GoogleCloudStorageBuilder::new, |client| {
+                    GoogleCloudStorageBuilder::new().with_client_options(client)
+                });
+                configured(
+                    builder,
+                    url,
+                    "GOOGLE_",
+                    options,
+                    GCS_HINT,
+                    |b, k: GoogleConfigKey, v| b.with_config(k, v),
+                )?
+                .with_url(url.as_str())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+            }
+            #[cfg(feature = "azure")]
+            Self::Azure => {
+                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+                let builder = certificate.map_or_else(MicrosoftAzureBuilder::new, |client| {
+                    MicrosoftAzureBuilder::new().with_client_options(client)
+                });
+                configured(
+                    builder,
+                    url,
+                    "AZURE_",
+                    options,
+                    AZURE_HINT,
+                    |b, k: AzureConfigKey, v| b.with_config(k, v),
+                )?
+                .with_url(url.as_str())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+            }
+        };
+        let store = built.map_err(|e| DeltaTableError::Generic(format!("{url}: {e}")))?;
         // Delta takes its own settings (a concurrency limit, a separate IO runtime) out of the
         // options before a factory sees them; apply them as its built-in stores do.
         let limit = config.limit.as_ref().and_then(|l| l.max_concurrency);
         let mut store: ObjectStoreRef = match limit {
             Some(limit) => Arc::new(LimitStore::new(store, limit)),
-            None => Arc::new(store),
+            None => store,
         };
         if let Some(runtime) = &config.runtime {
             store = Arc::new(DeltaIOStorageBackend::new(store, runtime.clone()));
@@ -92,37 +173,43 @@ impl ObjectStoreFactory for S3 {
     }
 }
 
-/// An S3 client builder for `url`'s bucket: trusting `certificate` (a PEM root) if given,
-/// with the environment's `AWS_*` settings, then `options` over them. Keys are matched
-/// without regard to case; an option that is not an S3 setting is an error naming it (never
-/// its value); environment variables no S3 client knows are left alone, as
-/// `AmazonS3Builder::from_env` leaves them.
-fn s3_builder<'a>(
+const S3_HINT: &str = "an S3 setting (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, \
+                       AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, ...)";
+#[cfg(feature = "gcs")]
+const GCS_HINT: &str =
+    "a Google Cloud Storage setting (GOOGLE_SERVICE_ACCOUNT, GOOGLE_APPLICATION_CREDENTIALS, ...)";
+#[cfg(feature = "azure")]
+const AZURE_HINT: &str = "an Azure setting (AZURE_STORAGE_ACCOUNT_NAME, \
+                          AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_CLIENT_ID, ...)";
+
+/// `builder` with the environment's settings under `env_prefix`, then `options` over them,
+/// through `set`. Keys are matched without regard to case; an option that is not a setting
+/// of this store is an error naming it (never its value) and saying what would be
+/// (`expected`); environment variables the store does not know are left alone, as its own
+/// `from_env` leaves them.
+fn configured<'a, B, K: FromStr>(
+    mut builder: B,
     url: &Url,
-    certificate: Option<&str>,
+    env_prefix: &str,
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> DeltaResult<AmazonS3Builder> {
-    let mut builder = AmazonS3Builder::new();
-    if let Some(path) = certificate {
-        builder = builder.with_client_options(client_options_from_certificate(path)?);
-    }
+    expected: &str,
+    set: impl Fn(B, K, &str) -> B,
+) -> DeltaResult<B> {
     for (key, value) in std::env::vars_os() {
         if let (Some(key), Some(value)) = (key.to_str(), value.to_str())
-            && key.starts_with("AWS_")
-            && let Ok(parsed) = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase())
+            && key.starts_with(env_prefix)
+            && let Ok(parsed) = K::from_str(&key.to_ascii_lowercase())
         {
-            builder = builder.with_config(parsed, value);
+            builder = set(builder, parsed, value);
         }
     }
-    builder = builder.with_url(url.as_str());
     for (key, value) in options {
-        let parsed = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase()).map_err(|_| {
+        let parsed = K::from_str(&key.to_ascii_lowercase()).map_err(|_| {
             DeltaTableError::Generic(format!(
-                "lake storage option {key} is not an S3 setting (AWS_ENDPOINT_URL, AWS_REGION, \
-                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, ...)"
+                "{url}: lake storage option {key} is not {expected}"
             ))
         })?;
-        builder = builder.with_config(parsed, value);
+        builder = set(builder, parsed, value);
     }
     Ok(builder)
 }
@@ -160,7 +247,15 @@ mod tests {
             .collect();
         let url = Url::parse("s3://lake/products/songs/catalogue")
             .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-        s3_builder(&url, None, &options)
+        Ok(configured(
+            AmazonS3Builder::new(),
+            &url,
+            "AWS_",
+            &options,
+            S3_HINT,
+            |b, k: AmazonS3ConfigKey, v| b.with_config(k, v),
+        )?
+        .with_url(url.as_str()))
     }
 
     #[test]
@@ -203,7 +298,11 @@ mod tests {
         assert!(supports("file:///var/lib/mesh/lake/"));
         assert!(supports("s3://lake/products/"));
         assert!(supports("s3a://lake/"));
-        assert!(!supports("gs://lake/"));
+        assert_eq!(supports("gs://lake/"), cfg!(feature = "gcs"));
+        assert_eq!(
+            supports("abfss://lake@account.dfs.core.windows.net/"),
+            cfg!(feature = "azure")
+        );
         assert!(!supports("lake"));
     }
 }
